@@ -1,0 +1,1 @@
+//! Burn integration for RBE.

@@ -1,0 +1,1 @@
+//! CubeCL kernels (in progress).

@@ -1,0 +1,24 @@
+//! Seeds, reference mathematics and CubeCL kernels for Riemannian Basis Encoding (RBE).
+//!
+//! The exact contract is `shared/design/rbe-math.md` in the project; each item here names the
+//! section it implements.
+//!
+//! - [`Packed128`]: one 128-bit seed per weight block, with its bit fields, validation,
+//!   serde and a 16-byte little-endian form.
+//! - [`BlockLayout`]: how a `[d_output, d_input]` weight matrix is tiled into seeds.
+//! - [`reference`]: the f64 oracle every kernel and gradient is tested against. It needs no
+//!   GPU runtime and builds with `default-features = false`.
+//! - `kernels` (feature `kernels`): the CubeCL kernels and their launchers.
+#![warn(missing_docs)]
+
+mod error;
+mod layout;
+mod packed128;
+pub mod reference;
+
+#[cfg(feature = "kernels")]
+pub mod kernels;
+
+pub use error::RbeError;
+pub use layout::BlockLayout;
+pub use packed128::{Packed128, SeedFields};

@@ -1,0 +1,41 @@
+use super::{SeedParams, cordic_weight};
+use crate::{BlockLayout, RbeError};
+
+/// Decodes a seed grid into the dense `[rows, cols]` matrix (row-major), with the paper's
+/// CORDIC loop per weight. Edge blocks are cropped.
+///
+/// # Shapes
+/// - `seeds`: `[layout.num_blocks()]`, block-row-major.
+/// - returns `[layout.rows * layout.cols]`.
+pub fn decode_dense(seeds: &[SeedParams], layout: &BlockLayout) -> Result<Vec<f64>, RbeError> {
+    check_seeds(seeds, layout)?;
+    let mut w = vec![0.0; layout.rows * layout.cols];
+    for row in 0..layout.rows {
+        for col in 0..layout.cols {
+            let (seed, i, j) = layout.locate(row, col);
+            w[row * layout.cols + col] =
+                cordic_weight(seeds[seed], i, j, layout.block_rows, layout.block_cols);
+        }
+    }
+    Ok(w)
+}
+
+pub(super) fn check_seeds(seeds: &[SeedParams], layout: &BlockLayout) -> Result<(), RbeError> {
+    check_len("seeds", seeds.len(), layout.num_blocks())
+}
+
+pub(super) fn check_len(
+    what: &'static str,
+    actual: usize,
+    expected: usize,
+) -> Result<(), RbeError> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(RbeError::LengthMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}

@@ -1,0 +1,119 @@
+use super::decode::{check_len, check_seeds};
+use super::{SeedParams, closed_form_weight, transition_counts, weight_grad_r, weight_grad_theta};
+use crate::{BlockLayout, RbeError};
+
+/// The forward of a layer `y = x W^T` with `W` decoded from the seeds (closed form).
+///
+/// # Shapes
+/// - `x`: `[batch, layout.cols]`
+/// - returns `[batch, layout.rows]`
+pub fn layer_forward(
+    seeds: &[SeedParams],
+    layout: &BlockLayout,
+    x: &[f64],
+    batch: usize,
+) -> Result<Vec<f64>, RbeError> {
+    check_seeds(seeds, layout)?;
+    check_len("x", x.len(), batch * layout.cols)?;
+    let w = dense_closed_form(seeds, layout);
+    let mut y = vec![0.0; batch * layout.rows];
+    for n in 0..batch {
+        for o in 0..layout.rows {
+            y[n * layout.rows + o] = (0..layout.cols)
+                .map(|k| x[n * layout.cols + k] * w[o * layout.cols + k])
+                .sum();
+        }
+    }
+    Ok(y)
+}
+
+/// Every gradient of one backward pass through `y = x W^T`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerGrads {
+    /// `dL/dx = G W`, `[batch, cols]`.
+    pub grad_x: Vec<f64>,
+    /// `dL/dr` per seed: `<dW_IJ, dw/dr>`.
+    pub grad_r: Vec<f64>,
+    /// `dL/dtheta` per seed: `<dW_IJ, dw/dtheta>`.
+    pub grad_theta: Vec<f64>,
+    /// Net transition count per seed and slot, from the signal `dW = G^T x`.
+    pub transition_counts: Vec<[i32; 4]>,
+}
+
+/// The backward of `y = x W^T` given `g = dL/dy`.
+///
+/// # Shapes
+/// - `x`: `[batch, layout.cols]`, `g`: `[batch, layout.rows]`
+pub fn layer_backward(
+    seeds: &[SeedParams],
+    layout: &BlockLayout,
+    x: &[f64],
+    g: &[f64],
+    batch: usize,
+    threshold: f64,
+) -> Result<LayerGrads, RbeError> {
+    check_seeds(seeds, layout)?;
+    check_len("x", x.len(), batch * layout.cols)?;
+    check_len("grad_output", g.len(), batch * layout.rows)?;
+    let (rows, cols) = (layout.rows, layout.cols);
+    let w = dense_closed_form(seeds, layout);
+
+    let mut grad_x = vec![0.0; batch * cols];
+    for n in 0..batch {
+        for k in 0..cols {
+            grad_x[n * cols + k] = (0..rows).map(|o| g[n * rows + o] * w[o * cols + k]).sum();
+        }
+    }
+
+    let mut dw = vec![0.0; rows * cols];
+    for o in 0..rows {
+        for k in 0..cols {
+            dw[o * cols + k] = (0..batch).map(|n| g[n * rows + o] * x[n * cols + k]).sum();
+        }
+    }
+
+    let (br, bc) = (layout.block_rows, layout.block_cols);
+    let mut grad_r = vec![0.0; seeds.len()];
+    let mut grad_theta = vec![0.0; seeds.len()];
+    for row in 0..rows {
+        for col in 0..cols {
+            let (s, i, j) = layout.locate(row, col);
+            let d = dw[row * cols + col];
+            grad_r[s] += d * weight_grad_r(seeds[s], i, j, br, bc);
+            grad_theta[s] += d * weight_grad_theta(seeds[s], i, j, br, bc);
+        }
+    }
+
+    let counts = (0..seeds.len())
+        .map(|s| {
+            let (bi, bj) = (s / layout.col_blocks(), s % layout.col_blocks());
+            transition_counts(br, bc, threshold, |i, j| {
+                let (row, col) = (bi * br + i, bj * bc + j);
+                if row < rows && col < cols {
+                    dw[row * cols + col]
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+
+    Ok(LayerGrads {
+        grad_x,
+        grad_r,
+        grad_theta,
+        transition_counts: counts,
+    })
+}
+
+fn dense_closed_form(seeds: &[SeedParams], layout: &BlockLayout) -> Vec<f64> {
+    let mut w = vec![0.0; layout.rows * layout.cols];
+    for row in 0..layout.rows {
+        for col in 0..layout.cols {
+            let (s, i, j) = layout.locate(row, col);
+            w[row * layout.cols + col] =
+                closed_form_weight(seeds[s], i, j, layout.block_rows, layout.block_cols);
+        }
+    }
+    w
+}
