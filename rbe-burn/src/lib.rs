@@ -1,1 +1,38 @@
-//! Burn integration for RBE.
+//! Burn integration for Riemannian Basis Encoding (RBE).
+//!
+//! - [`RbeLinearConfig`] / [`RbeLinear`]: the drop-in replacement for `LinearConfig` /
+//!   `Linear`.
+//! - [`RbeBackend`]: the backend extension with the forward and backward primitives; fused
+//!   CubeCL kernels on WGPU and CUDA, tensor-op bodies everywhere else, and a custom
+//!   autodiff step.
+//! - [`apply_state_transitions`] / [`RbeOptimizer`]: the paper's state transitions.
+#![warn(missing_docs)]
+
+mod autodiff;
+mod backend;
+mod backends;
+mod config;
+mod cube;
+mod error;
+mod fallback;
+mod init;
+mod linear;
+mod residual;
+mod seeds;
+mod transitions;
+
+pub use backend::{RbeAutodiffBackend, RbeBackend, RbeGrads, RbeKernel, RbeSpec};
+pub use config::RbeLinearConfig;
+pub use error::RbeError;
+pub use init::RbeInitializer;
+pub use linear::{RbeLinear, SEED_BYTES, StorageReport, rbe_linear};
+pub use residual::LowRankResidual;
+pub use seeds::{RbeSeeds, RbeSeedsRecord};
+pub use transitions::{
+    RbeOptimizer, apply_state_transitions, apply_state_transitions_multi, transition_bits,
+};
+
+pub use rbe_cubecl::{BlockLayout, Packed128};
+
+#[cfg(test)]
+mod tests;

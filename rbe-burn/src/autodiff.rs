@@ -1,0 +1,105 @@
+//! [`RbeBackend`] for `Autodiff<B>`: the forward runs on the inner backend and a custom
+//! [`Backward`] step sends
+//! - `dL/dx` to the input,
+//! - the analytic `dL/d(r, theta)` to the float seed parameter,
+//! - the transition counts to the probe, where [`crate::apply_state_transitions`] finds them.
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::FloatDType;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::{FloatTensor, IntTensor};
+
+use crate::backend::{RbeBackend, RbeSpec};
+
+#[derive(Debug)]
+struct RbeLinearBackward;
+
+impl<B: RbeBackend> Backward<B, 3> for RbeLinearBackward {
+    /// `(x, coords)` checkpoints, the untracked bits and the spec.
+    type State = (NodeId, NodeId, IntTensor<B>, RbeSpec);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_coords, node_probe] = ops.parents;
+        let grad_y = grads.consume::<B>(&ops.node);
+        let (x_state, coords_state, bits, spec) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let coords: FloatTensor<B> = checkpointer.retrieve_node_output(coords_state);
+
+        // Counts are only worth computing when someone will read them.
+        let spec = RbeSpec {
+            transition_threshold: spec.transition_threshold.filter(|_| node_probe.is_some()),
+            ..spec
+        };
+        let out = B::rbe_backward(x, coords, bits, grad_y, &spec);
+
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, out.x);
+        }
+        if let Some(node) = node_coords {
+            grads.register::<B>(node.id, out.coords);
+        }
+        if let (Some(node), Some(counts)) = (node_probe, out.transitions) {
+            grads.register::<B>(node.id, counts);
+        }
+    }
+}
+
+impl<B: RbeBackend, C: CheckpointStrategy> RbeBackend for Autodiff<B, C> {
+    fn rbe_forward(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        // A zero probe that requires no gradient makes the transition path inert.
+        let probe = B::float_zeros(
+            [spec.layout.num_blocks(), 4].into(),
+            &B::float_device(&coords.primitive),
+            FloatDType::F32,
+        );
+        Self::rbe_linear(x, coords, bits, Self::from_inner(probe), spec)
+    }
+
+    fn rbe_linear(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        probe: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        match RbeLinearBackward
+            .prepare::<C>([x.node.clone(), coords.node.clone(), probe.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let coords_state = prep.checkpoint(&coords);
+                let output = B::rbe_forward(x.primitive, coords.primitive, bits.clone(), spec);
+                prep.finish((x_state, coords_state, bits, *spec), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::rbe_forward(x.primitive, coords.primitive, bits, spec))
+            }
+        }
+    }
+
+    fn rbe_decode(
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        // Inspection only: the decoded matrix is a non-differentiable leaf.
+        Self::from_inner(B::rbe_decode(coords.primitive, bits, spec))
+    }
+}

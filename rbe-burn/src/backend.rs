@@ -1,0 +1,117 @@
+//! The backend extension: RBE forward and backward as backend primitives.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use rbe_cubecl::BlockLayout;
+
+use crate::fallback;
+
+/// Which computation generates the weights inside the fused product.
+///
+/// Both give the same `y` to float tolerance: the closed form is exact (contract section 3).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+pub enum RbeKernel {
+    /// `w = A(r) cos(psi + theta + c)`, factored per column block: about `2MN/B + 2BN`
+    /// multiply-adds per input row instead of `MN`.
+    #[default]
+    ClosedForm,
+    /// The paper's 20-step CORDIC loop per weight, in registers. For verification and
+    /// benches. Backends without CubeCL kernels use the closed form for both.
+    Cordic,
+}
+
+/// Everything about one RBE layer that is fixed at construction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RbeSpec {
+    /// The block grid of the `[d_output, d_input]` weight.
+    pub layout: BlockLayout,
+    /// The forward kernel.
+    pub kernel: RbeKernel,
+    /// The state-transition threshold `t`; `None` computes no transition counts.
+    pub transition_threshold: Option<f32>,
+}
+
+/// The gradients one backward pass produces.
+#[derive(Debug)]
+pub struct RbeGrads<B: Backend> {
+    /// `dL/dx = G W`, `[batch, d_input]`.
+    pub x: FloatTensor<B>,
+    /// `dL/d(r, theta)` per seed, `[n_blocks, 2]`.
+    pub coords: FloatTensor<B>,
+    /// Net transition count per seed and 2-bit slot, `#{dW > t} - #{dW < -t}`, as floats,
+    /// `[n_blocks, 4]`; `None` when the spec has no threshold.
+    pub transitions: Option<FloatTensor<B>>,
+}
+
+/// A Burn backend that can run RBE layers.
+///
+/// Every method has a default body built from Burn tensor operations, so any backend can
+/// implement the trait with an empty `impl` block and get correct results (`NdArray` does).
+/// [`burn_cubecl::CubeBackend`] (WGPU, CUDA) overrides them with fused CubeCL kernels that
+/// never materialise the weight matrix.
+///
+/// # Seeds on the device
+/// - `coords`: float `[n_blocks, 2]`, columns `(r, theta)`: the trainable part.
+/// - `bits`: int `[n_blocks, 2]`, the 64 `hi` bits as two i32 bit patterns: column 0 holds
+///   `hi[63:32]`, column 1 holds `hi[31:0]` (the CORDIC direction bits). i32 halves survive
+///   every Burn recorder and every int dtype bit for bit.
+pub trait RbeBackend: Backend {
+    /// `y = x W^T`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`
+    /// - returns `[batch, d_output]`
+    fn rbe_forward(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        fallback::forward::<Self>(x, coords, bits, spec)
+    }
+
+    /// The backward of [`RbeBackend::rbe_forward`] given `grad_y = dL/dy`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, d_input]`, `grad_y`: `[batch, d_output]`
+    fn rbe_backward(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        grad_y: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> RbeGrads<Self> {
+        fallback::backward::<Self>(x, coords, bits, grad_y, spec)
+    }
+
+    /// The dense weight `[d_output, d_input]`, for inspection and tests only: layers never
+    /// call it.
+    fn rbe_decode(
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        fallback::decode::<Self>(coords, bits, spec)
+    }
+
+    /// [`RbeBackend::rbe_forward`] with a transition probe: an `[n_blocks, 4]` float tensor
+    /// whose values are ignored and whose gradient, on autodiff backends, is the transition
+    /// counts. Plain backends ignore it.
+    fn rbe_linear(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        probe: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        let _ = probe;
+        Self::rbe_forward(x, coords, bits, spec)
+    }
+}
+
+/// An autodiff backend whose inner backend runs RBE layers.
+pub trait RbeAutodiffBackend: RbeBackend + burn::tensor::backend::AutodiffBackend {}
+
+impl<B> RbeAutodiffBackend for B where B: RbeBackend + burn::tensor::backend::AutodiffBackend {}

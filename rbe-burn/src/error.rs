@@ -1,0 +1,61 @@
+use thiserror::Error;
+
+/// Everything that can go wrong when building, running, saving or loading an RBE layer.
+#[derive(Debug, Error)]
+pub enum RbeError {
+    /// A seed is invalid (non-finite `r`/`theta`, bad field width or byte length).
+    #[error(transparent)]
+    Seed(#[from] rbe_cubecl::RbeError),
+    /// A configuration value is out of its domain.
+    #[error("invalid RBE configuration: {0}")]
+    Config(String),
+    /// A tensor does not have the shape the layer needs.
+    #[error("{what}: expected shape {expected:?}, found {actual:?}")]
+    Shape {
+        /// Which tensor.
+        what: String,
+        /// The shape required.
+        expected: Vec<usize>,
+        /// The shape found.
+        actual: Vec<usize>,
+    },
+    /// A tensor holds NaN or infinity where a finite value is required.
+    #[error("{0} holds NaN or infinity")]
+    NonFinite(String),
+    /// Tensor data could not be read back in the expected element type.
+    #[error("tensor data: {0}")]
+    Data(String),
+    /// The recorder could not read or write the record.
+    #[error("record: {0}")]
+    Recorder(#[from] burn::record::RecorderError),
+    /// A checksummed record file failed its integrity check.
+    #[error("record file {path} is corrupted or truncated: {reason}")]
+    Corrupted {
+        /// The file.
+        path: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl RbeError {
+    pub(crate) fn data(err: impl std::fmt::Debug) -> Self {
+        Self::Data(format!("{err:?}"))
+    }
+
+    pub(crate) fn shape(what: impl Into<String>, expected: &[usize], actual: &[usize]) -> Self {
+        Self::Shape {
+            what: what.into(),
+            expected: expected.to_vec(),
+            actual: actual.to_vec(),
+        }
+    }
+}

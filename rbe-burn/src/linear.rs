@@ -1,0 +1,314 @@
+//! [`RbeLinear`]: a linear layer whose weight is generated from RBE seeds.
+
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorPrimitive};
+use rbe_cubecl::{BlockLayout, Packed128};
+
+use crate::{LowRankResidual, RbeBackend, RbeError, RbeKernel, RbeSeeds, RbeSpec};
+
+/// Bytes per stored float (the full-precision recorders store f32).
+const FLOAT_BYTES: usize = 4;
+/// Bytes per seed: `r`, `theta` (f32 each) and `hi` (two i32).
+pub const SEED_BYTES: usize = 16;
+
+/// A linear layer `y = x W^T + x V^T U^T + b` whose `W` is generated block by block from
+/// 128-bit seeds and never stored.
+///
+/// Build it with [`crate::RbeLinearConfig`], exactly where `LinearConfig` would go:
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::nn::{Linear, LinearConfig, Relu};
+/// use burn::prelude::*;
+/// use rbe_burn::{RbeBackend, RbeLinear, RbeLinearConfig};
+///
+/// #[derive(Module, Debug)]
+/// struct Mlp<B: Backend> {
+///     hidden: RbeLinear<B>, // was: Linear<B>
+///     head: Linear<B>,
+///     activation: Relu,
+/// }
+///
+/// impl<B: RbeBackend> Mlp<B> {
+///     fn new(device: &B::Device) -> Self {
+///         Self {
+///             hidden: RbeLinearConfig::new(784, 256).with_block_size(8).init(device),
+///             head: LinearConfig::new(256, 10).init(device),
+///             activation: Relu::new(),
+///         }
+///     }
+///
+///     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+///         self.head.forward(self.activation.forward(self.hidden.forward(x)))
+///     }
+/// }
+///
+/// type B = Autodiff<NdArray>;
+/// let device = Default::default();
+/// let model = Mlp::<B>::new(&device);
+/// let x = Tensor::<B, 2>::random([4, 784], Distribution::Default, &device);
+/// let loss = model.forward(x).powi_scalar(2).mean();
+/// let grads = loss.backward();
+/// assert!(model.hidden.seeds.coords().grad(&grads).is_some());
+/// println!("{}", model.hidden); // RbeLinear {d_input: 784, d_output: 256, ... compression: 15.8x}
+/// ```
+///
+/// # Training
+/// `r` and `theta` are ordinary float parameters: any Burn optimizer trains them, and the
+/// radius clamp is applied on every update. The state transitions of the paper move the
+/// CORDIC bits from the sign of `dW`; they are applied by wrapping the optimizer in
+/// [`crate::RbeOptimizer`] (works with the `Learner`), or by calling
+/// [`crate::apply_state_transitions`] in a custom loop:
+///
+/// ```
+/// # use burn::backend::{Autodiff, NdArray};
+/// # use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+/// # use burn::prelude::*;
+/// # use rbe_burn::{apply_state_transitions, RbeLinearConfig};
+/// # type B = Autodiff<NdArray>;
+/// # let device = Default::default();
+/// let mut model = RbeLinearConfig::new(16, 8).with_block_size(4).init::<B>(&device);
+/// let mut optim = AdamConfig::new().init();
+/// for _ in 0..3 {
+///     let x = Tensor::<B, 2>::random([32, 16], Distribution::Default, &device);
+///     let loss = model.forward(x).powi_scalar(2).mean();
+///     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+///     model = apply_state_transitions(model, &mut grads); // moves the bits, consumes the counts
+///     model = optim.step(1e-2, model, grads);               // trains r, theta, residual, bias
+/// }
+/// ```
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct RbeLinear<B: Backend> {
+    /// The seeds, one per block.
+    pub seeds: RbeSeeds<B>,
+    /// The optional dense low-rank residual.
+    pub residual: Option<LowRankResidual<B>>,
+    /// The optional bias, `[d_output]`.
+    pub bias: Option<Param<Tensor<B, 1>>>,
+    spec: RbeSpec,
+}
+
+/// Every byte an [`RbeLinear`] stores, against the dense `Linear` it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StorageReport {
+    /// `16 * n_blocks`; covers the cropped parts of edge blocks too.
+    pub seed_bytes: usize,
+    /// `4 * rank * (d_input + d_output)`.
+    pub residual_bytes: usize,
+    /// `4 * d_output` with a bias, else 0.
+    pub bias_bytes: usize,
+    /// The sum of the three.
+    pub total_bytes: usize,
+    /// What a dense `Linear` with the same bias setting stores.
+    pub dense_bytes: usize,
+}
+
+impl StorageReport {
+    /// `dense_bytes / total_bytes`.
+    pub fn compression_ratio(&self) -> f64 {
+        self.dense_bytes as f64 / self.total_bytes as f64
+    }
+}
+
+impl<B: Backend> RbeLinear<B> {
+    pub(crate) fn from_parts(
+        seeds: RbeSeeds<B>,
+        residual: Option<LowRankResidual<B>>,
+        bias: Option<Param<Tensor<B, 1>>>,
+        spec: RbeSpec,
+    ) -> Self {
+        Self {
+            seeds,
+            residual,
+            bias,
+            spec,
+        }
+    }
+
+    /// Input features.
+    pub fn d_input(&self) -> usize {
+        self.spec.layout.cols
+    }
+
+    /// Output features.
+    pub fn d_output(&self) -> usize {
+        self.spec.layout.rows
+    }
+
+    /// The block grid.
+    pub fn layout(&self) -> BlockLayout {
+        self.spec.layout
+    }
+
+    /// The op's view of the layer.
+    pub fn spec(&self) -> RbeSpec {
+        self.spec
+    }
+
+    /// The same layer with another forward kernel (for verification and benches).
+    pub fn with_kernel(self, kernel: RbeKernel) -> Self {
+        Self {
+            spec: RbeSpec {
+                kernel,
+                ..self.spec
+            },
+            ..self
+        }
+    }
+
+    /// Rank of the residual (0 without one).
+    pub fn residual_rank(&self) -> usize {
+        self.residual.as_ref().map_or(0, LowRankResidual::rank)
+    }
+
+    /// Every stored byte.
+    pub fn storage(&self) -> StorageReport {
+        let (d_in, d_out) = (self.d_input(), self.d_output());
+        let seed_bytes = SEED_BYTES * self.spec.layout.num_blocks();
+        let residual_bytes = FLOAT_BYTES * self.residual_rank() * (d_in + d_out);
+        let bias_bytes = if self.bias.is_some() {
+            FLOAT_BYTES * d_out
+        } else {
+            0
+        };
+        StorageReport {
+            seed_bytes,
+            residual_bytes,
+            bias_bytes,
+            total_bytes: seed_bytes + residual_bytes + bias_bytes,
+            dense_bytes: FLOAT_BYTES * d_out * d_in + bias_bytes,
+        }
+    }
+
+    /// Total bytes stored: seeds, residual and bias.
+    pub fn storage_bytes(&self) -> usize {
+        self.storage().total_bytes
+    }
+
+    /// Bytes of the equivalent dense `Linear` over [`RbeLinear::storage_bytes`].
+    pub fn compression_ratio(&self) -> f64 {
+        self.storage().compression_ratio()
+    }
+
+    /// The seeds, downloaded.
+    pub fn seeds_packed(&self) -> Result<Vec<Packed128>, RbeError> {
+        self.seeds.to_packed()
+    }
+}
+
+impl<B: RbeBackend> RbeLinear<B> {
+    /// Applies the layer to `[..., d_input]`.
+    ///
+    /// # Shapes
+    /// - input: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    ///
+    /// # Panics
+    /// If the last dimension is not `d_input`; [`RbeLinear::try_forward`] returns the error.
+    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        self.try_forward(input)
+            .unwrap_or_else(|err| panic!("RbeLinear::forward: {err}"))
+    }
+
+    /// [`RbeLinear::forward`], with a typed error for a wrong input shape.
+    pub fn try_forward<const D: usize>(
+        &self,
+        input: Tensor<B, D>,
+    ) -> Result<Tensor<B, D>, RbeError> {
+        let dims = input.dims();
+        if D == 0 || dims[D - 1] != self.d_input() {
+            let mut expected = dims.to_vec();
+            if let Some(last) = expected.last_mut() {
+                *last = self.d_input();
+            }
+            return Err(RbeError::shape("RbeLinear input", &expected, &dims));
+        }
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let x = input.reshape([rows, self.d_input()]);
+
+        let mut y = rbe_linear(x.clone(), &self.seeds, &self.spec);
+        if let Some(residual) = &self.residual {
+            y = y + residual.forward(x);
+        }
+        if let Some(bias) = &self.bias {
+            y = y + bias.val().unsqueeze_dim(0);
+        }
+        let mut out = dims;
+        out[D - 1] = self.d_output();
+        Ok(y.reshape(out))
+    }
+
+    /// The dense weight `[d_output, d_input]` the seeds and residual stand for, for
+    /// inspection and tests. Training never calls it.
+    pub fn weight(&self) -> Tensor<B, 2> {
+        let w = B::rbe_decode(
+            self.seeds.coords().into_primitive().tensor(),
+            self.seeds.bits().into_primitive(),
+            &self.spec,
+        );
+        let w = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(w));
+        match &self.residual {
+            Some(r) => w + r.u.val().matmul(r.v.val()),
+            None => w,
+        }
+    }
+}
+
+/// `x W^T` through the backend op, with the seeds' transition probe attached.
+///
+/// # Shapes
+/// - `x`: `[batch, d_input]`
+/// - returns `[batch, d_output]`
+pub fn rbe_linear<B: RbeBackend>(
+    x: Tensor<B, 2>,
+    seeds: &RbeSeeds<B>,
+    spec: &RbeSpec,
+) -> Tensor<B, 2> {
+    let y = B::rbe_linear(
+        x.into_primitive().tensor(),
+        seeds.coords().into_primitive().tensor(),
+        seeds.bits().into_primitive(),
+        seeds.probe().into_primitive().tensor(),
+        spec,
+    );
+    Tensor::from_primitive(TensorPrimitive::Float(y))
+}
+
+impl<B: Backend> ModuleDisplay for RbeLinear<B> {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let layout = self.spec.layout;
+        let storage = self.storage();
+        content
+            .add("d_input", &self.d_input())
+            .add("d_output", &self.d_output())
+            .add("bias", &self.bias.is_some())
+            .add(
+                "block",
+                &format!("{}x{}", layout.block_rows, layout.block_cols),
+            )
+            .add("seeds", &layout.num_blocks())
+            .add("residual_rank", &self.residual_rank())
+            .add("kernel", &format!("{:?}", self.spec.kernel))
+            .add(
+                "transitions",
+                &self
+                    .spec
+                    .transition_threshold
+                    .map_or("off".to_string(), |t| format!("t={t}")),
+            )
+            .add("bytes", &storage.total_bytes)
+            .add(
+                "compression",
+                &format!("{:.1}x", storage.compression_ratio()),
+            )
+            .optional()
+    }
+}

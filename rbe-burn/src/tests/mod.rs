@@ -1,0 +1,136 @@
+//! Tests of the op, the autodiff step and the module against the f64 reference, on every
+//! backend compiled in. WGPU runs on whatever adapter is present (lavapipe in CI).
+
+mod autodiff;
+mod module;
+mod op;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rbe_cubecl::reference::SeedParams;
+use rbe_cubecl::{BlockLayout, Packed128, SeedFields};
+
+use crate::RbeSeeds;
+
+#[cfg(feature = "ndarray")]
+pub type NdArray = burn::backend::NdArray<f32>;
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Wgpu<f32, i32>;
+
+/// The WGPU device, or `None` when no adapter exists and `RBE_REQUIRE_WGPU` is not `1`.
+/// CI sets the variable, so a missing adapter fails there instead of skipping.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device() -> Option<burn::backend::wgpu::WgpuDevice> {
+    let device = burn::backend::wgpu::WgpuDevice::default();
+    let probe = device.clone();
+    let found = std::panic::catch_unwind(move || {
+        Tensor::<Wgpu, 1>::zeros([1], &probe).into_data();
+    })
+    .is_ok();
+    if found {
+        Some(device)
+    } else if std::env::var("RBE_REQUIRE_WGPU").as_deref() == Ok("1") {
+        panic!("RBE_REQUIRE_WGPU=1 but no WGPU adapter was found");
+    } else {
+        eprintln!("no WGPU adapter: skipping (set RBE_REQUIRE_WGPU=1 to fail instead)");
+        None
+    }
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn random_seeds(rng: &mut StdRng, n: usize) -> Vec<Packed128> {
+    (0..n)
+        .map(|_| {
+            Packed128::from_fields(SeedFields {
+                r: rng.random_range(0.1..2.0),
+                theta: rng.random_range(-3.2..3.2),
+                cordic_rotations: rng.random(),
+                poincare_quadrant: rng.random_range(0..4),
+                hyperbolic_freq: rng.random_range(0..4096),
+                geodesic_amplitude: rng.random_range(0..4096),
+                basis_function: rng.random_range(0..64),
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+pub fn params(seeds: &[Packed128]) -> Vec<SeedParams> {
+    seeds.iter().map(SeedParams::from).collect()
+}
+
+pub fn random_vec(rng: &mut StdRng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+pub fn tensor<B: Backend, const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+pub fn seed_tensors<B: Backend>(
+    seeds: &[Packed128],
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2, Int>) {
+    let s = RbeSeeds::<B>::from_packed(seeds, (0.1, 2.0), device).unwrap();
+    (s.coords(), s.bits())
+}
+
+/// `max |got - want| / max |want|`: the normwise relative error, which stays meaningful
+/// where single outputs cancel to near zero.
+pub fn max_rel_err(got: &[f64], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+    got.iter()
+        .zip(want)
+        .fold(0f64, |m, (g, w)| m.max((g - w).abs()))
+        / scale
+}
+
+/// Shapes that cover full blocks, cropped edge blocks, single rows and columns, and
+/// rectangular blocks: `(rows, cols, block_rows, block_cols, batch)`.
+pub fn cases(rng: &mut StdRng, count: usize) -> Vec<(BlockLayout, usize)> {
+    let mut out = vec![
+        (BlockLayout::new(1, 37, 8, 8).unwrap(), 3),
+        (BlockLayout::new(29, 1, 8, 8).unwrap(), 2),
+        (BlockLayout::new(1, 1, 4, 4).unwrap(), 1),
+        (BlockLayout::new(64, 64, 32, 32).unwrap(), 5),
+        (BlockLayout::new(33, 17, 5, 3).unwrap(), 4),
+    ];
+    while out.len() < count {
+        let block_rows = rng.random_range(1..=16);
+        let block_cols = if rng.random_bool(0.7) {
+            block_rows
+        } else {
+            rng.random_range(1..=16)
+        };
+        let layout = BlockLayout::new(
+            rng.random_range(1..=70),
+            rng.random_range(1..=70),
+            block_rows,
+            block_cols,
+        )
+        .unwrap();
+        out.push((layout, rng.random_range(1..=6)));
+    }
+    out
+}

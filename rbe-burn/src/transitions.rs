@@ -1,0 +1,166 @@
+//! Applying the paper's state transitions after a backward pass (contract section 5).
+//!
+//! The backward pass of every RBE layer leaves its net transition counts in the gradients,
+//! keyed by the id of the layer's `bits` parameter (see [`crate::RbeSeeds`]). Applying them
+//! is one map over the model: each slot's 2-bit state moves by its count, modulo 4. The map
+//! is deterministic: counts are integers and their sums do not depend on order.
+
+use burn::module::{AutodiffModule, ModuleMapper, Param};
+use burn::optim::LearningRate;
+use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+
+use crate::seeds::CONTAINER;
+
+/// Moves the CORDIC state bits of every RBE layer in `module` by the transition counts in
+/// `grads`, and removes those counts from `grads`. Call it between `from_grads` and the
+/// optimizer step; layers without counts are left unchanged.
+pub fn apply_state_transitions<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: M,
+    grads: &mut GradientsParams,
+) -> M {
+    module.map(&mut TransitionMapper::<B, _> {
+        take: |id| grads.remove::<B::InnerBackend, 2>(id),
+        path: Vec::new(),
+        _backend: core::marker::PhantomData,
+    })
+}
+
+/// [`apply_state_transitions`] for gradients gathered on several devices: counts are summed.
+pub fn apply_state_transitions_multi<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: M,
+    grads: &mut MultiGradientsParams,
+) -> M {
+    module.map(&mut TransitionMapper::<B, _> {
+        take: |id| grads.remove::<B::InnerBackend, 2>(id).map(|(t, _)| t),
+        path: Vec::new(),
+        _backend: core::marker::PhantomData,
+    })
+}
+
+struct TransitionMapper<B, F> {
+    take: F,
+    path: Vec<(String, String)>,
+    _backend: core::marker::PhantomData<B>,
+}
+
+impl<B, F> ModuleMapper<B> for TransitionMapper<B, F>
+where
+    B: AutodiffBackend,
+    F: FnMut(burn::module::ParamId) -> Option<Tensor<B::InnerBackend, 2>>,
+{
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path
+            .push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_int<const D: usize>(
+        &mut self,
+        param: Param<Tensor<B, D, Int>>,
+    ) -> Param<Tensor<B, D, Int>> {
+        let is_bits = D == 2
+            && self
+                .path
+                .last()
+                .is_some_and(|(name, container)| name == "bits" && container == CONTAINER);
+        if !is_bits {
+            return param;
+        }
+        let Some(counts) = (self.take)(param.id) else {
+            return param;
+        };
+        let (id, bits, mapper) = param.consume();
+        let dims = bits.dims();
+        let moved = transition_bits(bits.reshape([dims[0], dims[1]]), Tensor::from_inner(counts));
+        Param::from_mapped_value(id, moved.reshape(dims), mapper)
+    }
+}
+
+/// New bits after moving slot `s` (bits `2s, 2s+1` of `hi[31:0]`) by `counts[:, s]`, mod 4.
+///
+/// # Shapes
+/// - `bits`: `[n, 2]` i32 halves, `counts`: `[n, 4]` integer-valued floats.
+pub fn transition_bits<B: Backend>(
+    bits: Tensor<B, 2, Int>,
+    counts: Tensor<B, 2>,
+) -> Tensor<B, 2, Int> {
+    let n = bits.dims()[0];
+    let high = bits.clone().slice([0..n, 0..1]);
+    let low = bits.slice([0..n, 1..2]);
+    let counts = counts.int();
+    // Two's complement makes `& 3` a non-negative mod 4 and `& !0xFF` keep the sign bits.
+    let mut moved = low.clone().bitwise_and_scalar((!0xFF_i64).elem());
+    for slot in 0..4i64 {
+        let state = low
+            .clone()
+            .bitwise_right_shift_scalar((2 * slot).elem())
+            .bitwise_and_scalar(3.elem());
+        let count = counts
+            .clone()
+            .slice([0..n, slot as usize..slot as usize + 1]);
+        let next = (state + count).bitwise_and_scalar(3.elem());
+        moved = moved.bitwise_or(next.bitwise_left_shift_scalar((2 * slot).elem()));
+    }
+    Tensor::cat(vec![high, moved], 1)
+}
+
+/// Wraps any Burn optimizer so that each step first applies the RBE state transitions.
+///
+/// ```
+/// # use burn::optim::AdamConfig;
+/// use rbe_burn::RbeOptimizer;
+/// let optim = RbeOptimizer::new(AdamConfig::new().init::<burn::backend::Autodiff<burn::backend::NdArray>, rbe_burn::RbeLinear<_>>());
+/// # let _ = optim;
+/// ```
+///
+/// Hand the wrapped optimizer to burn-train's `Learner` like any other.
+#[derive(Clone)]
+pub struct RbeOptimizer<O> {
+    inner: O,
+}
+
+impl<O> RbeOptimizer<O> {
+    /// Wraps `inner`.
+    pub fn new(inner: O) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped optimizer.
+    pub fn into_inner(self) -> O {
+        self.inner
+    }
+}
+
+impl<O, M, B> Optimizer<M, B> for RbeOptimizer<O>
+where
+    O: Optimizer<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    type Record = O::Record;
+
+    fn step(&mut self, lr: LearningRate, module: M, mut grads: GradientsParams) -> M {
+        let module = apply_state_transitions(module, &mut grads);
+        self.inner.step(lr, module, grads)
+    }
+
+    fn step_multi(&mut self, lr: LearningRate, module: M, mut grads: MultiGradientsParams) -> M {
+        let module = apply_state_transitions_multi(module, &mut grads);
+        self.inner.step_multi(lr, module, grads)
+    }
+
+    fn to_record(&self) -> Self::Record {
+        self.inner.to_record()
+    }
+
+    fn load_record(self, record: Self::Record) -> Self {
+        Self {
+            inner: self.inner.load_record(record),
+        }
+    }
+}
