@@ -1,1 +1,47 @@
-//! CubeCL kernels (in progress).
+//! CubeCL kernels for RBE layers, and host-side launchers.
+//!
+//! Every kernel lives in its own file with its launcher and a test against the f64
+//! [`crate::reference`] on the WGPU runtime. Shapes follow [`crate::BlockLayout`]: the weight is
+//! `[rows, cols] = [d_output, d_input]`, `nI x nJ` blocks of `br x bc`, seed `I * nJ + J`.
+//!
+//! | kernel | computes | used by |
+//! |---|---|---|
+//! | [`seed_coefficients`] | per seed `(a, b, da/dr, db/dr)` of the closed form | forward, backward |
+//! | [`project_blocks`] | `U[n, J, (C|S), i] = sum_j basis(i, j) x[n, J*bc + j]` | forward, backward |
+//! | [`fused_closed_form_matmul`] | `y = x W^T` from `U` and the coefficients | forward |
+//! | [`fused_cordic_matmul`] | `y = x W^T`, each weight by the CORDIC loop in registers | forward |
+//! | [`cordic_decode`] | the dense `W`, by the CORDIC loop | inspection, tests |
+//! | [`grad_input`] | `dL/dx = G W` through the closed form | backward |
+//! | [`seed_gradients`] | `dL/d(r, theta)` per seed | backward |
+//! | [`transition_counts`] | net `#{dW > t} - #{dW < -t}` per seed and slot | backward |
+//!
+//! None of them allocates a `rows x cols` buffer except [`cordic_decode`], whose output is
+//! that matrix by definition. Inputs must be contiguous.
+//!
+//! Float and int element types are chosen at launch from the tensors' dtypes
+//! (`#[define(F, I)]`), so one kernel serves f32/f16/bf16 and i32/i64 backends.
+
+mod basis;
+mod coefficients;
+mod cordic;
+mod cordic_decode;
+mod fused_closed_form_matmul;
+mod fused_cordic_matmul;
+mod grad_input;
+mod launch;
+mod project;
+mod seed_gradients;
+mod transition_counts;
+
+#[cfg(all(test, feature = "wgpu"))]
+mod test_utils;
+
+pub use coefficients::seed_coefficients;
+pub use cordic_decode::cordic_decode;
+pub use fused_closed_form_matmul::{combine, fused_closed_form_matmul};
+pub use fused_cordic_matmul::fused_cordic_matmul;
+pub use grad_input::grad_input;
+pub use launch::KernelDtypes;
+pub use project::project_blocks;
+pub use seed_gradients::seed_gradients;
+pub use transition_counts::transition_counts;

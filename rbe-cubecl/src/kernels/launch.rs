@@ -1,0 +1,82 @@
+//! Host-side helpers shared by the launchers.
+
+use cubecl::prelude::*;
+use cubecl::std::tensor::TensorHandle;
+
+use crate::BlockLayout;
+
+/// The element types a launch uses: the float dtype of activations and seeds, and the int
+/// dtype of the seed bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelDtypes {
+    /// Float storage (f32, f16, bf16, ...).
+    pub float: StorageType,
+    /// Int storage of the bits tensor (i32, i64, ...).
+    pub int: StorageType,
+}
+
+impl KernelDtypes {
+    pub(crate) fn both(&self) -> [StorageType; 2] {
+        [self.float, self.int]
+    }
+}
+
+/// Threads per cube for 1-D launches; WebGPU guarantees 256.
+pub(crate) const THREADS: u32 = 256;
+
+/// A new contiguous tensor of `shape`.
+pub(crate) fn empty<R: Runtime>(
+    client: &ComputeClient<R>,
+    shape: &[usize],
+    dtype: StorageType,
+) -> TensorHandle<R> {
+    let elems = shape.iter().product::<usize>().max(1);
+    let handle = client.empty(elems * dtype.size());
+    TensorHandle::new_contiguous(shape.to_vec(), handle, dtype)
+}
+
+/// The argument for a tensor, checked to be contiguous with the expected shape: the kernels
+/// index with row-major offsets.
+pub(crate) fn arg<R: Runtime>(t: &TensorHandle<R>, shape: &[usize]) -> TensorArg<R> {
+    assert_eq!(&t.shape()[..], shape, "tensor shape");
+    let mut stride = 1;
+    for (dim, &len) in shape.iter().enumerate().rev() {
+        assert!(
+            len == 1 || t.strides()[dim] == stride,
+            "kernel inputs must be contiguous (shape {shape:?}, strides {:?})",
+            t.strides()
+        );
+        stride *= len;
+    }
+    t.clone().into_arg()
+}
+
+/// A 1-D launch over `elems` threads.
+pub(crate) fn elementwise<R: Runtime>(
+    client: &ComputeClient<R>,
+    elems: usize,
+) -> (CubeCount, CubeDim) {
+    let dim = CubeDim::new_1d(THREADS);
+    (
+        cubecl::calculate_cube_count_elemwise(client, elems, dim),
+        dim,
+    )
+}
+
+/// One cube per seed, spread over two dimensions to stay under the 65535 limit.
+pub(crate) fn per_seed(layout: &BlockLayout) -> (CubeCount, u32) {
+    let n = layout.num_blocks() as u32;
+    let x = n.min(65_535);
+    (CubeCount::Static(x, n.div_ceil(x), 1), x)
+}
+
+/// `(rows, cols, br, bc, nJ)` as kernel scalars.
+pub(crate) fn dims(layout: &BlockLayout) -> [u32; 5] {
+    [
+        layout.rows as u32,
+        layout.cols as u32,
+        layout.block_rows as u32,
+        layout.block_cols as u32,
+        layout.col_blocks() as u32,
+    ]
+}
