@@ -14,6 +14,7 @@
 mod error;
 mod layout;
 mod packed128;
+pub mod paper;
 pub mod reference;
 
 #[cfg(feature = "kernels")]
