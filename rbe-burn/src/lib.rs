@@ -13,24 +13,30 @@ mod backend;
 mod backends;
 mod config;
 mod cube;
+mod encode;
 mod error;
 mod fallback;
 mod init;
 mod linear;
+mod record;
 mod residual;
 mod seeds;
 mod transitions;
+mod verify;
 
 pub use backend::{RbeAutodiffBackend, RbeBackend, RbeGrads, RbeKernel, RbeSpec};
 pub use config::RbeLinearConfig;
+pub use encode::EncodeReport;
 pub use error::RbeError;
 pub use init::RbeInitializer;
 pub use linear::{RbeLinear, SEED_BYTES, StorageReport, rbe_linear};
+pub use record::{ParamShape, RbeRecorder, load_checked, param_shapes};
 pub use residual::LowRankResidual;
 pub use seeds::{RbeSeeds, RbeSeedsRecord};
 pub use transitions::{
     RbeOptimizer, apply_state_transitions, apply_state_transitions_multi, transition_bits,
 };
+pub use verify::{VerifyReport, rel_err, verification_cases, verify_backend};
 
 pub use rbe_cubecl::{BlockLayout, Packed128};
 

@@ -21,6 +21,7 @@ pub const SEED_BYTES: usize = 16;
 /// use burn::backend::{Autodiff, NdArray};
 /// use burn::nn::{Linear, LinearConfig, Relu};
 /// use burn::prelude::*;
+/// use burn::tensor::Distribution;
 /// use rbe_burn::{RbeBackend, RbeLinear, RbeLinearConfig};
 ///
 /// #[derive(Module, Debug)]
@@ -65,6 +66,7 @@ pub const SEED_BYTES: usize = 16;
 /// # use burn::backend::{Autodiff, NdArray};
 /// # use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 /// # use burn::prelude::*;
+/// # use burn::tensor::Distribution;
 /// # use rbe_burn::{apply_state_transitions, RbeLinearConfig};
 /// # type B = Autodiff<NdArray>;
 /// # let device = Default::default();

@@ -13,6 +13,8 @@ use crate::RbeError;
 /// Container type reported to visitors and mappers; [`crate::apply_state_transitions`]
 /// recognises RBE state by it.
 pub(crate) const CONTAINER: &str = "Struct:RbeSeeds";
+/// The name under which visitors see the transition probe.
+pub(crate) const PROBE_FIELD: &str = "transitions";
 
 /// The seeds of one RBE layer, one per block.
 ///
@@ -208,9 +210,9 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
         visitor.visit_int(&self.bits);
         visitor.exit_module("bits", CONTAINER);
         if self.probe.is_require_grad() {
-            visitor.enter_module("transitions", CONTAINER);
+            visitor.enter_module(PROBE_FIELD, CONTAINER);
             visitor.visit_float(&Param::initialized(self.bits.id, self.probe.clone()));
-            visitor.exit_module("transitions", CONTAINER);
+            visitor.exit_module(PROBE_FIELD, CONTAINER);
         }
     }
 

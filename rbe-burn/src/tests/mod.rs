@@ -2,15 +2,18 @@
 //! backend compiled in. WGPU runs on whatever adapter is present (lavapipe in CI).
 
 mod autodiff;
+mod encode;
 mod module;
 mod op;
+mod record;
+mod step;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rbe_cubecl::reference::SeedParams;
-use rbe_cubecl::{BlockLayout, Packed128, SeedFields};
+use rbe_cubecl::{BlockLayout, Packed128};
 
 use crate::RbeSeeds;
 
@@ -41,23 +44,6 @@ pub fn wgpu_device() -> Option<burn::backend::wgpu::WgpuDevice> {
 
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
-}
-
-pub fn random_seeds(rng: &mut StdRng, n: usize) -> Vec<Packed128> {
-    (0..n)
-        .map(|_| {
-            Packed128::from_fields(SeedFields {
-                r: rng.random_range(0.1..2.0),
-                theta: rng.random_range(-3.2..3.2),
-                cordic_rotations: rng.random(),
-                poincare_quadrant: rng.random_range(0..4),
-                hyperbolic_freq: rng.random_range(0..4096),
-                geodesic_amplitude: rng.random_range(0..4096),
-                basis_function: rng.random_range(0..64),
-            })
-            .unwrap()
-        })
-        .collect()
 }
 
 pub fn params(seeds: &[Packed128]) -> Vec<SeedParams> {
@@ -95,42 +81,8 @@ pub fn seed_tensors<B: Backend>(
     (s.coords(), s.bits())
 }
 
-/// `max |got - want| / max |want|`: the normwise relative error, which stays meaningful
-/// where single outputs cancel to near zero.
-pub fn max_rel_err(got: &[f64], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-    got.iter()
-        .zip(want)
-        .fold(0f64, |m, (g, w)| m.max((g - w).abs()))
-        / scale
-}
+pub use crate::verify::{random_seeds, rel_err as max_rel_err};
 
-/// Shapes that cover full blocks, cropped edge blocks, single rows and columns, and
-/// rectangular blocks: `(rows, cols, block_rows, block_cols, batch)`.
 pub fn cases(rng: &mut StdRng, count: usize) -> Vec<(BlockLayout, usize)> {
-    let mut out = vec![
-        (BlockLayout::new(1, 37, 8, 8).unwrap(), 3),
-        (BlockLayout::new(29, 1, 8, 8).unwrap(), 2),
-        (BlockLayout::new(1, 1, 4, 4).unwrap(), 1),
-        (BlockLayout::new(64, 64, 32, 32).unwrap(), 5),
-        (BlockLayout::new(33, 17, 5, 3).unwrap(), 4),
-    ];
-    while out.len() < count {
-        let block_rows = rng.random_range(1..=16);
-        let block_cols = if rng.random_bool(0.7) {
-            block_rows
-        } else {
-            rng.random_range(1..=16)
-        };
-        let layout = BlockLayout::new(
-            rng.random_range(1..=70),
-            rng.random_range(1..=70),
-            block_rows,
-            block_cols,
-        )
-        .unwrap();
-        out.push((layout, rng.random_range(1..=6)));
-    }
-    out
+    crate::verify::verification_cases(rng, count)
 }

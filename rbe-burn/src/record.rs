@@ -1,0 +1,247 @@
+//! Saving and loading models with RBE layers: a checksummed file recorder and a loader that
+//! turns every way a file can be wrong into a typed error.
+//!
+//! Seeds need no special recorder: `coords` are f32 and `bits` are i32 halves, so every Burn
+//! full-precision recorder stores them bit for bit. What Burn's recorders cannot do is notice
+//! a flipped byte inside a tensor: that loads silently as a different weight. [`RbeRecorder`]
+//! wraps Burn's named-MessagePack format in a header with a length and a CRC-32, and
+//! [`load_checked`] additionally compares every parameter's shape with the model it is loaded
+//! into and rejects non-finite seeds.
+//!
+//! Half-precision recorders convert `bits` to i16 and lose them: use full precision.
+
+use std::io::Write;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::record::{
+    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings, Recorder,
+    RecorderError,
+};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, ElementConversion, Int, Tensor};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::RbeError;
+use crate::seeds::{CONTAINER, PROBE_FIELD};
+
+const MAGIC: &[u8; 8] = b"RBEREC01";
+const HEADER: usize = MAGIC.len() + 8 + 4;
+
+/// A Burn [`FileRecorder`] (extension `.rbe`) that stores Burn's named-MessagePack record
+/// behind `RBEREC01 | payload length (u64 LE) | CRC-32 of the payload (u32 LE)`.
+///
+/// Loading fails with [`RecorderError::DeserializeError`] when the file is truncated,
+/// extended or altered. Saving writes a temporary file and renames it, so an interrupted
+/// save leaves the previous file intact. It plugs in wherever Burn takes a recorder,
+/// including the `Learner`'s checkpointer.
+#[derive(Debug, Clone, Default)]
+pub struct RbeRecorder<S: PrecisionSettings = FullPrecisionSettings> {
+    _settings: PhantomData<S>,
+}
+
+impl<S: PrecisionSettings> RbeRecorder<S> {
+    /// A recorder.
+    pub fn new() -> Self {
+        Self {
+            _settings: PhantomData,
+        }
+    }
+}
+
+fn file_path(path: PathBuf) -> PathBuf {
+    if path.extension().is_some() {
+        path
+    } else {
+        path.with_extension("rbe")
+    }
+}
+
+impl<S: PrecisionSettings, B: Backend> Recorder<B> for RbeRecorder<S> {
+    type Settings = S;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: Serialize>(&self, item: I, path: PathBuf) -> Result<(), RecorderError> {
+        let payload = Recorder::<B>::save_item(&NamedMpkBytesRecorder::<S>::default(), item, ())?;
+        let path = file_path(path);
+        let tmp = path.with_extension("rbe.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(MAGIC)?;
+            file.write_all(&(payload.len() as u64).to_le_bytes())?;
+            file.write_all(&crc32fast::hash(&payload).to_le_bytes())?;
+            file.write_all(&payload)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| RecorderError::Unknown(format!("{}: {e}", path.display())))
+    }
+
+    fn load_item<I: DeserializeOwned>(&self, path: &mut PathBuf) -> Result<I, RecorderError> {
+        let path = file_path(path.clone());
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RecorderError::FileNotFound(path.display().to_string()),
+            _ => RecorderError::Unknown(format!("{}: {e}", path.display())),
+        })?;
+        let mut payload = verified_payload(&bytes)
+            .map_err(|reason| {
+                RecorderError::DeserializeError(format!("{}: {reason}", path.display()))
+            })?
+            .to_vec();
+        Recorder::<B>::load_item(&NamedMpkBytesRecorder::<S>::default(), &mut payload)
+    }
+}
+
+impl<S: PrecisionSettings, B: Backend> FileRecorder<B> for RbeRecorder<S> {
+    fn file_extension() -> &'static str {
+        "rbe"
+    }
+}
+
+/// The payload of a record file, or why the file is not intact.
+fn verified_payload(bytes: &[u8]) -> Result<&[u8], String> {
+    if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("not an RBE record (bad or missing header)".into());
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != len {
+        return Err(format!(
+            "truncated or extended: header says {len} payload bytes, file has {}",
+            payload.len()
+        ));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch: the file was altered".into());
+    }
+    Ok(payload)
+}
+
+/// Every parameter of a module: its path, kind and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamShape {
+    /// Dotted field path, e.g. `hidden.seeds.coords`.
+    pub path: String,
+    /// `float`, `int` or `bool`.
+    pub kind: &'static str,
+    /// The shape.
+    pub shape: Vec<usize>,
+}
+
+#[derive(Default)]
+struct ShapeCollector {
+    path: Vec<String>,
+    shapes: Vec<ParamShape>,
+    non_finite: Vec<String>,
+    check_finite: bool,
+    in_probe: bool,
+}
+
+impl ShapeCollector {
+    fn push(&mut self, kind: &'static str, shape: Vec<usize>) {
+        self.shapes.push(ParamShape {
+            path: self.path.join("."),
+            kind,
+            shape,
+        });
+    }
+}
+
+impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(name.to_string());
+        self.in_probe = container_type == CONTAINER && name == PROBE_FIELD;
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.in_probe = false;
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        // RBE layers show visitors their gradient probe; it is never saved.
+        if self.in_probe {
+            return;
+        }
+        self.push("float", param.shape().to_vec());
+        if self.check_finite {
+            let tensor = param.val();
+            let total = tensor.shape().num_elements() as i64;
+            let finite: i64 = tensor.is_finite().int().sum().into_scalar().elem();
+            if finite != total {
+                self.non_finite.push(self.path.join("."));
+            }
+        }
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+        self.push("int", param.shape().to_vec());
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<B, D, Bool>>) {
+        self.push("bool", param.shape().to_vec());
+    }
+}
+
+/// The path, kind and shape of every saved parameter of `module`, in visiting order.
+pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamShape> {
+    let mut collector = ShapeCollector::default();
+    module.visit::<ShapeCollector>(&mut collector);
+    collector.shapes
+}
+
+/// Loads `path` into `model` and checks the result.
+///
+/// `model` should be freshly built from the same configuration as the saved one. Errors:
+/// - [`RbeError::Recorder`]: missing, truncated, altered (with [`RbeRecorder`]) or
+///   undecodable file;
+/// - [`RbeError::Shape`]: a parameter whose saved shape differs from the model's, e.g. a
+///   different block size, width or residual rank;
+/// - [`RbeError::NonFinite`]: a float parameter holding NaN or infinity.
+///
+/// On error nothing is returned, so no half-loaded model can be used by mistake.
+pub fn load_checked<B, M, R>(
+    model: M,
+    path: impl AsRef<Path>,
+    recorder: &R,
+    device: &B::Device,
+) -> Result<M, RbeError>
+where
+    B: Backend,
+    M: Module<B>,
+    R: FileRecorder<B>,
+{
+    let expected = param_shapes::<B, M>(&model);
+    let record = recorder.load(path.as_ref().to_path_buf(), device)?;
+    let loaded = model.load_record(record);
+    let mut collector = ShapeCollector {
+        check_finite: true,
+        ..Default::default()
+    };
+    loaded.visit(&mut collector);
+    if collector.shapes.len() != expected.len() {
+        return Err(RbeError::Config(format!(
+            "the record has {} parameters, the model {}",
+            collector.shapes.len(),
+            expected.len()
+        )));
+    }
+    for (want, got) in expected.iter().zip(&collector.shapes) {
+        if want != got {
+            return Err(RbeError::shape(
+                format!("{} ({})", want.path, want.kind),
+                &want.shape,
+                &got.shape,
+            ));
+        }
+    }
+    if let Some(path) = collector.non_finite.first() {
+        return Err(RbeError::NonFinite(path.clone()));
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,208 @@
+//! Saving and loading: bit-exact round trips and typed errors for damaged or mismatched
+//! files.
+
+use burn::backend::Autodiff;
+use burn::module::Module;
+use burn::record::{DefaultRecorder, FileRecorder, Recorder};
+use burn::tensor::backend::Backend;
+
+use super::*;
+use crate::{RbeError, RbeLinear, RbeLinearConfig, RbeRecorder, load_checked};
+
+fn dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rbe-record-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config() -> RbeLinearConfig {
+    RbeLinearConfig::new(23, 17)
+        .with_block_size(8)
+        .with_residual_rank(3)
+}
+
+/// Every stored value as exact bits: seeds (hi, r, theta), residual and bias.
+fn snapshot<B: crate::RbeBackend>(layer: &RbeLinear<B>) -> (Vec<Packed128>, Vec<u32>) {
+    let mut floats = Vec::new();
+    let res = layer.residual.as_ref().unwrap();
+    for t in [
+        res.u.val().flatten::<1>(0, 1),
+        res.v.val().flatten::<1>(0, 1),
+        layer.bias.as_ref().unwrap().val(),
+    ] {
+        floats.extend(
+            t.into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f32::to_bits),
+        );
+    }
+    (layer.seeds_packed().unwrap(), floats)
+}
+
+fn round_trip<B: crate::RbeBackend, R: FileRecorder<B>>(
+    device: &B::Device,
+    recorder: R,
+    name: &str,
+) {
+    let mut rng = rng(41);
+    let layout = config().layout().unwrap();
+    let seeds = random_seeds(&mut rng, layout.num_blocks());
+    let layer = config().init_with_seeds::<B>(&seeds, device).unwrap();
+    let before = snapshot(&layer);
+    assert_eq!(before.0, seeds, "upload is exact");
+    let path = dir().join(name);
+    layer.clone().save_file(&path, &recorder).unwrap();
+    let fresh = config().init::<B>(device);
+    let loaded = load_checked(fresh, &path, &recorder, device).unwrap();
+    assert_eq!(snapshot(&loaded), before, "{name}: bit-exact round trip");
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_records_round_trip_bit_exact() {
+    let device = Default::default();
+    round_trip::<NdArray, _>(&device, DefaultRecorder::new(), "default");
+    round_trip::<NdArray, _>(
+        &device,
+        RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
+        "checksummed",
+    );
+    // An autodiff model saves the same record (its transition probe is not saved).
+    round_trip::<Autodiff<NdArray>, _>(
+        &device,
+        RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
+        "autodiff",
+    );
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_records_round_trip_bit_exact() {
+    if let Some(device) = wgpu_device() {
+        round_trip::<Wgpu, _>(
+            &device,
+            RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
+            "wgpu",
+        );
+    }
+}
+
+fn saved<B: Backend + crate::RbeBackend>(device: &B::Device, name: &str) -> std::path::PathBuf {
+    let path = dir().join(name).with_extension("rbe");
+    config()
+        .init::<B>(device)
+        .save_file(
+            &path,
+            &RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
+        )
+        .unwrap();
+    path
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn damaged_files_are_typed_errors() {
+    let device = Default::default();
+    let recorder = RbeRecorder::<burn::record::FullPrecisionSettings>::new();
+    let load = |path: &std::path::Path| {
+        load_checked(config().init::<NdArray>(&device), path, &recorder, &device)
+    };
+
+    let path = saved::<NdArray>(&device, "truncated");
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 5, 20, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(
+            matches!(load(&path), Err(RbeError::Recorder(_))),
+            "cut at {cut}"
+        );
+    }
+
+    let path = saved::<NdArray>(&device, "flipped");
+    let bytes = std::fs::read(&path).unwrap();
+    for at in [3, 12, 30, bytes.len() / 2, bytes.len() - 2] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        std::fs::write(&path, &damaged).unwrap();
+        assert!(
+            matches!(load(&path), Err(RbeError::Recorder(_))),
+            "flip at {at}"
+        );
+    }
+
+    assert!(matches!(
+        load(&dir().join("missing.rbe")),
+        Err(RbeError::Recorder(_))
+    ));
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn truncated_default_recorder_files_are_errors_not_panics() {
+    let device = Default::default();
+    let recorder = DefaultRecorder::new();
+    let path = dir().join("plain");
+    config()
+        .init::<NdArray>(&device)
+        .save_file(&path, &recorder)
+        .unwrap();
+    let path = path.with_extension("mpk");
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 10, bytes.len() / 3, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let got = load_checked(config().init::<NdArray>(&device), &path, &recorder, &device);
+        assert!(got.is_err(), "cut at {cut}");
+    }
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn mismatched_records_are_typed_errors() {
+    let device = Default::default();
+    let recorder = RbeRecorder::<burn::record::FullPrecisionSettings>::new();
+    let path = saved::<NdArray>(&device, "mismatch");
+    for other in [
+        config().with_block_size(4),
+        config().with_residual_rank(2),
+        RbeLinearConfig::new(23, 18)
+            .with_block_size(8)
+            .with_residual_rank(3),
+    ] {
+        let err =
+            load_checked(other.init::<NdArray>(&device), &path, &recorder, &device).unwrap_err();
+        assert!(
+            matches!(err, RbeError::Shape { .. } | RbeError::Config(_)),
+            "{other:?}: {err}"
+        );
+    }
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn non_finite_seeds_in_a_record_are_rejected() {
+    let device = Default::default();
+    let recorder = RbeRecorder::<burn::record::FullPrecisionSettings>::new();
+    let layer = config().init::<NdArray>(&device);
+    let n = layer.layout().num_blocks();
+    let mut record = layer.clone().into_record();
+    let coords = record.seeds.coords.val().slice_assign(
+        [0..1, 0..1],
+        burn::tensor::Tensor::from_data([[f32::NAN]], &device),
+    );
+    record.seeds.coords = burn::module::Param::from_tensor(coords);
+    let path = dir().join("nan.rbe");
+    Recorder::<NdArray>::record(&recorder, record, path.clone()).unwrap();
+    let err =
+        load_checked(config().init::<NdArray>(&device), &path, &recorder, &device).unwrap_err();
+    assert!(
+        matches!(err, RbeError::NonFinite(ref p) if p.contains("seeds")),
+        "{err} (n = {n})"
+    );
+}
