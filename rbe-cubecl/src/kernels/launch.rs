@@ -24,13 +24,16 @@ impl KernelDtypes {
 /// Threads per cube for 1-D launches; WebGPU guarantees 256.
 pub(crate) const THREADS: u32 = 256;
 
-/// A new contiguous tensor of `shape`.
+/// A new contiguous tensor of `shape`. Every buffer the launchers create comes from here,
+/// which is what lets the tests bound them.
 pub(crate) fn empty<R: Runtime>(
     client: &ComputeClient<R>,
     shape: &[usize],
     dtype: StorageType,
 ) -> TensorHandle<R> {
     let elems = shape.iter().product::<usize>().max(1);
+    #[cfg(test)]
+    allocations::record(elems * dtype.size());
     let handle = client.empty(elems * dtype.size());
     TensorHandle::new_contiguous(shape.to_vec(), handle, dtype)
 }
@@ -79,4 +82,23 @@ pub(crate) fn dims(layout: &BlockLayout) -> [u32; 5] {
         layout.block_cols as u32,
         layout.col_blocks() as u32,
     ]
+}
+
+/// The largest buffer the launchers on this thread have allocated since the last reset.
+#[cfg(test)]
+pub(crate) mod allocations {
+    use std::cell::Cell;
+
+    thread_local! {
+        static LARGEST: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub fn record(bytes: usize) {
+        LARGEST.with(|l| l.set(l.get().max(bytes)));
+    }
+
+    /// The largest allocation since the previous call, in bytes.
+    pub fn take_largest() -> usize {
+        LARGEST.with(|l| l.replace(0))
+    }
 }
