@@ -21,6 +21,8 @@ mod linear;
 mod record;
 mod residual;
 mod seeds;
+#[cfg(feature = "wgpu")]
+pub mod testing;
 mod transitions;
 mod verify;
 

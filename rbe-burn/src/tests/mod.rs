@@ -22,25 +22,8 @@ pub type NdArray = burn::backend::NdArray<f32>;
 #[cfg(feature = "wgpu")]
 pub type Wgpu = burn::backend::Wgpu<f32, i32>;
 
-/// The WGPU device, or `None` when no adapter exists and `RBE_REQUIRE_WGPU` is not `1`.
-/// CI sets the variable, so a missing adapter fails there instead of skipping.
 #[cfg(feature = "wgpu")]
-pub fn wgpu_device() -> Option<burn::backend::wgpu::WgpuDevice> {
-    let device = burn::backend::wgpu::WgpuDevice::default();
-    let probe = device.clone();
-    let found = std::panic::catch_unwind(move || {
-        Tensor::<Wgpu, 1>::zeros([1], &probe).into_data();
-    })
-    .is_ok();
-    if found {
-        Some(device)
-    } else if std::env::var("RBE_REQUIRE_WGPU").as_deref() == Ok("1") {
-        panic!("RBE_REQUIRE_WGPU=1 but no WGPU adapter was found");
-    } else {
-        eprintln!("no WGPU adapter: skipping (set RBE_REQUIRE_WGPU=1 to fail instead)");
-        None
-    }
-}
+pub use crate::testing::wgpu_device;
 
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
