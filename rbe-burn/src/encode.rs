@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use nalgebra::DMatrix;
 use rbe_cubecl::Packed128;
 use rbe_cubecl::reference::{
-    SeedParams, amplitude, amplitude_inverse, closed_form_weight, encode_dense,
+    SeedParams, amplitude, amplitude_inverse, decode_closed_form, encode_dense,
 };
 
 use crate::{LowRankResidual, RbeError, RbeLinear, RbeLinearConfig, RbeSeeds, StorageReport};
@@ -109,14 +109,8 @@ impl<B: Backend> RbeLinear<B> {
         }
 
         // What the stored (f32) seeds actually generate, and what they miss.
-        let mut rest = w.clone();
-        for row in 0..d_out {
-            for col in 0..d_in {
-                let (s, i, j) = layout.locate(row, col);
-                rest[row * d_in + col] -=
-                    closed_form_weight(fitted[s], i, j, layout.block_rows, layout.block_cols);
-            }
-        }
+        let generated = decode_closed_form(&fitted, &layout)?;
+        let mut rest: Vec<f64> = w.iter().zip(&generated).map(|(w, g)| w - g).collect();
         let norm = frobenius(w.iter().copied()).max(f64::MIN_POSITIVE);
         let seeds_err = frobenius(rest.iter().copied()) / norm;
 

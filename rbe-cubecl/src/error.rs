@@ -44,3 +44,22 @@ pub enum RbeError {
         actual: usize,
     },
 }
+
+impl RbeError {
+    /// `Ok` when a buffer has the length its shape implies.
+    pub(crate) fn check_len(
+        what: &'static str,
+        actual: usize,
+        expected: usize,
+    ) -> Result<(), Self> {
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(Self::LengthMismatch {
+                what,
+                expected,
+                actual,
+            })
+        }
+    }
+}

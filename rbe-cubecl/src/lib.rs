@@ -6,7 +6,7 @@
 //! - [`Packed128`]: one 128-bit seed per weight block, with its bit fields, validation,
 //!   serde and a 16-byte little-endian form.
 //! - [`BlockLayout`]: how a `[d_output, d_input]` weight matrix is tiled into seeds.
-//! - [`reference`]: the f64 oracle every kernel and gradient is tested against. It needs no
+//! - [`reference`](mod@reference): the f64 oracle every kernel and gradient is tested against. It needs no
 //!   GPU runtime and builds with `default-features = false`.
 //! - `kernels` (feature `kernels`): the CubeCL kernels and their launchers.
 #![warn(missing_docs)]

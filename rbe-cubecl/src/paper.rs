@@ -14,8 +14,8 @@
 //! Nothing here prints; `examples/paper_experiments.rs` formats the results.
 
 use crate::reference::{
-    RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, closed_form_weight, encode_dense,
-    fused_backward_fast,
+    RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, closed_form_weight, decode_closed_form,
+    encode_dense, fused_backward_fast,
 };
 use crate::{BlockLayout, Packed128, RbeError};
 
@@ -203,29 +203,10 @@ pub fn seed_mse(
 }
 
 fn params_mse(seeds: &[SeedParams], layout: &BlockLayout, target: &[f64]) -> Result<f64, RbeError> {
-    check_len("seeds", seeds.len(), layout.num_blocks())?;
-    check_len("target", target.len(), layout.rows * layout.cols)?;
-    let mut sq = 0.0;
-    for row in 0..layout.rows {
-        for col in 0..layout.cols {
-            let (s, i, j) = layout.locate(row, col);
-            let w = closed_form_weight(seeds[s], i, j, layout.block_rows, layout.block_cols);
-            sq += (w - target[row * layout.cols + col]).powi(2);
-        }
-    }
+    RbeError::check_len("target", target.len(), layout.rows * layout.cols)?;
+    let w = decode_closed_form(seeds, layout)?;
+    let sq: f64 = w.iter().zip(target).map(|(w, t)| (w - t).powi(2)).sum();
     Ok(sq / (layout.rows * layout.cols) as f64)
-}
-
-fn check_len(what: &'static str, actual: usize, expected: usize) -> Result<(), RbeError> {
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(RbeError::LengthMismatch {
-            what,
-            expected,
-            actual,
-        })
-    }
 }
 
 /// The least MSE a seed grid can reach on `target` with `r >= r_min`, and the seeds that

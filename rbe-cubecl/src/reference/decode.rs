@@ -1,4 +1,4 @@
-use super::{SeedParams, cordic_weight};
+use super::{SeedParams, closed_form_weight, cordic_weight};
 use crate::{BlockLayout, RbeError};
 
 /// Decodes a seed grid into the dense `[rows, cols]` matrix (row-major), with the paper's
@@ -21,21 +21,27 @@ pub fn decode_dense(seeds: &[SeedParams], layout: &BlockLayout) -> Result<Vec<f6
 }
 
 pub(super) fn check_seeds(seeds: &[SeedParams], layout: &BlockLayout) -> Result<(), RbeError> {
-    check_len("seeds", seeds.len(), layout.num_blocks())
+    RbeError::check_len("seeds", seeds.len(), layout.num_blocks())
 }
 
-pub(super) fn check_len(
-    what: &'static str,
-    actual: usize,
-    expected: usize,
-) -> Result<(), RbeError> {
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(RbeError::LengthMismatch {
-            what,
-            expected,
-            actual,
-        })
+/// [`decode_dense`] through the closed form `A(r) cos(psi + theta + c)` instead of the
+/// CORDIC loop; equal to it up to rounding, and faster.
+///
+/// # Shapes
+/// - `seeds`: `[layout.num_blocks()]`, block-row-major.
+/// - returns `[layout.rows * layout.cols]`.
+pub fn decode_closed_form(
+    seeds: &[SeedParams],
+    layout: &BlockLayout,
+) -> Result<Vec<f64>, RbeError> {
+    check_seeds(seeds, layout)?;
+    let mut w = vec![0.0; layout.rows * layout.cols];
+    for row in 0..layout.rows {
+        for col in 0..layout.cols {
+            let (seed, i, j) = layout.locate(row, col);
+            w[row * layout.cols + col] =
+                closed_form_weight(seeds[seed], i, j, layout.block_rows, layout.block_cols);
+        }
     }
+    Ok(w)
 }

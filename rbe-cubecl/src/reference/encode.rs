@@ -1,7 +1,6 @@
 //! The closed-form encoder of contract section 7: a least-squares fit of `a*C + b*S` per
 //! block, then `A = hypot(a, b)` gives `r` and `atan2(-b, a)` gives `theta + c`.
 
-use super::decode::check_len;
 use super::{SeedParams, amplitude, amplitude_inverse, basis, phase};
 use crate::{BlockLayout, RbeError};
 
@@ -72,8 +71,8 @@ pub fn encode_dense(
     rotations: &[u32],
     r_max: f64,
 ) -> Result<Vec<EncodedBlock>, RbeError> {
-    check_len("w", w.len(), layout.rows * layout.cols)?;
-    check_len("rotations", rotations.len(), layout.num_blocks())?;
+    RbeError::check_len("w", w.len(), layout.rows * layout.cols)?;
+    RbeError::check_len("rotations", rotations.len(), layout.num_blocks())?;
     let (br, bc) = (layout.block_rows, layout.block_cols);
     Ok(rotations
         .iter()

@@ -1,4 +1,4 @@
-use super::decode::{check_len, check_seeds};
+use super::decode::check_seeds;
 use super::{
     RADIUS_RANGE, SeedParams, amplitude, amplitude_derivative, apply_transition_counts,
     cordic_weight, phase, psi, transition_counts,
@@ -18,7 +18,7 @@ pub fn fused_forward_precise(
     batch: usize,
 ) -> Result<Vec<f64>, RbeError> {
     check_seeds(seeds, layout)?;
-    check_len("x", x.len(), batch * layout.cols)?;
+    RbeError::check_len("x", x.len(), batch * layout.cols)?;
     let mut y = vec![0.0; batch * layout.rows];
     for row in 0..layout.rows {
         for col in 0..layout.cols {
@@ -62,8 +62,8 @@ pub fn fused_backward_fast(
     lr: f64,
     threshold: Option<f64>,
 ) -> Result<FitStep, RbeError> {
-    check_len("seeds", seeds.len(), layout.num_blocks())?;
-    check_len("target", target.len(), layout.rows * layout.cols)?;
+    RbeError::check_len("seeds", seeds.len(), layout.num_blocks())?;
+    RbeError::check_len("target", target.len(), layout.rows * layout.cols)?;
     let (br, bc) = (layout.block_rows, layout.block_cols);
     let mut sq_err = 0.0;
     let mut slots_changed = 0;

@@ -1,5 +1,5 @@
-use super::decode::{check_len, check_seeds};
-use super::{SeedParams, closed_form_weight, transition_counts, weight_grad_r, weight_grad_theta};
+use super::decode::check_seeds;
+use super::{SeedParams, decode_closed_form, transition_counts, weight_grad_r, weight_grad_theta};
 use crate::{BlockLayout, RbeError};
 
 /// The forward of a layer `y = x W^T` with `W` decoded from the seeds (closed form).
@@ -14,8 +14,8 @@ pub fn layer_forward(
     batch: usize,
 ) -> Result<Vec<f64>, RbeError> {
     check_seeds(seeds, layout)?;
-    check_len("x", x.len(), batch * layout.cols)?;
-    let w = dense_closed_form(seeds, layout);
+    RbeError::check_len("x", x.len(), batch * layout.cols)?;
+    let w = decode_closed_form(seeds, layout)?;
     let mut y = vec![0.0; batch * layout.rows];
     for n in 0..batch {
         for o in 0..layout.rows {
@@ -53,10 +53,10 @@ pub fn layer_backward(
     threshold: f64,
 ) -> Result<LayerGrads, RbeError> {
     check_seeds(seeds, layout)?;
-    check_len("x", x.len(), batch * layout.cols)?;
-    check_len("grad_output", g.len(), batch * layout.rows)?;
+    RbeError::check_len("x", x.len(), batch * layout.cols)?;
+    RbeError::check_len("grad_output", g.len(), batch * layout.rows)?;
     let (rows, cols) = (layout.rows, layout.cols);
-    let w = dense_closed_form(seeds, layout);
+    let w = decode_closed_form(seeds, layout)?;
 
     let mut grad_x = vec![0.0; batch * cols];
     for n in 0..batch {
@@ -104,16 +104,4 @@ pub fn layer_backward(
         grad_theta,
         transition_counts: counts,
     })
-}
-
-fn dense_closed_form(seeds: &[SeedParams], layout: &BlockLayout) -> Vec<f64> {
-    let mut w = vec![0.0; layout.rows * layout.cols];
-    for row in 0..layout.rows {
-        for col in 0..layout.cols {
-            let (s, i, j) = layout.locate(row, col);
-            w[row * layout.cols + col] =
-                closed_form_weight(seeds[s], i, j, layout.block_rows, layout.block_cols);
-        }
-    }
-    w
 }

@@ -19,7 +19,7 @@ pub use closed_form::{
     phase, weight_grad_r, weight_grad_theta,
 };
 pub use cordic::{cordic_weight, normalized_coords, psi};
-pub use decode::decode_dense;
+pub use decode::{decode_closed_form, decode_dense};
 pub use encode::{EncodedBlock, encode_block, encode_dense};
 pub use fused::{FitStep, fused_backward_fast, fused_forward_precise};
 pub use layer::{LayerGrads, layer_backward, layer_forward};
