@@ -14,8 +14,8 @@
 //! Nothing here prints; `examples/paper_experiments.rs` formats the results.
 
 use crate::reference::{
-    RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, closed_form_weight, decode_closed_form,
-    encode_dense, fused_backward_fast,
+    RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, decode_closed_form, encode_dense,
+    fused_backward_fast,
 };
 use crate::{BlockLayout, Packed128, RbeError};
 
@@ -370,6 +370,7 @@ pub fn gravity_experiment_with_lr(epochs: usize, lr: f64) -> Result<FitExperimen
 mod tests {
     use super::*;
     use crate::reference::TRANSITION_THRESHOLD;
+    use crate::reference::closed_form_weight;
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     /// Epochs for the gravity fit in tests: enough to see the loss fall, cheap in debug.
