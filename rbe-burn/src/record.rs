@@ -12,6 +12,7 @@
 
 use std::io::Write;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -202,7 +203,9 @@ pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamShape> {
 ///   undecodable file;
 /// - [`RbeError::Shape`]: a parameter whose saved shape differs from the model's, e.g. a
 ///   different block size, width or residual rank;
-/// - [`RbeError::NonFinite`]: a float parameter holding NaN or infinity.
+/// - [`RbeError::NonFinite`]: a float parameter holding NaN or infinity;
+/// - [`RbeError::Config`]: a record Burn cannot apply to the model at all, such as another
+///   variant of an enum module (Burn panics there; the panic is caught and reported).
 ///
 /// On error nothing is returned, so no half-loaded model can be used by mistake.
 pub fn load_checked<B, M, R>(
@@ -218,7 +221,18 @@ where
 {
     let expected = param_shapes::<B, M>(&model);
     let record = recorder.load(path.as_ref().to_path_buf(), device)?;
-    let loaded = model.load_record(record);
+    // Burn's derived `load_record` panics when a record holds another variant of an enum
+    // module; that is a property of the file, so it becomes an error like the others.
+    let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| model.load_record(record))).map_err(
+        |panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_else(|| "the record does not fit the model".into());
+            RbeError::Config(format!("{}: {reason}", path.as_ref().display()))
+        },
+    )?;
     let mut collector = ShapeCollector {
         check_finite: true,
         ..Default::default()

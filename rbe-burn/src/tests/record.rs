@@ -206,3 +206,23 @@ fn non_finite_seeds_in_a_record_are_rejected() {
         "{err} (n = {n})"
     );
 }
+
+#[derive(burn::module::Module, Debug)]
+enum EitherLayer<B: Backend> {
+    Rbe(RbeLinear<B>),
+    Dense(burn::nn::Linear<B>),
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn a_record_of_another_enum_variant_is_an_error_not_a_panic() {
+    let device = Default::default();
+    let recorder = RbeRecorder::<burn::record::FullPrecisionSettings>::new();
+    let path = dir().join("variant.rbe");
+    EitherLayer::<NdArray>::Rbe(config().init(&device))
+        .save_file(&path, &recorder)
+        .unwrap();
+    let dense = EitherLayer::<NdArray>::Dense(burn::nn::LinearConfig::new(23, 17).init(&device));
+    let err = load_checked(dense, &path, &recorder, &device).unwrap_err();
+    assert!(matches!(err, RbeError::Config(_)), "{err}");
+}
