@@ -4,8 +4,11 @@
 //! It uses the closed form of contract section 3 throughout: each block is `a*C + b*S`, so
 //! the product factors into two small matmuls and the weight matrix is never formed.
 //!
-//! Index conventions: `nI x nJ` blocks of `br x bc`; `K = cs * nJ + J` enumerates the
-//! `(cosine/sine, column block)` pairs, matching `coef = [a | b]` of shape `[nI, 2 nJ]`.
+//! Index conventions: `nI x nJ` blocks of `br x bc`; `K = 2 J + cs` enumerates the
+//! `(column block, cosine/sine)` pairs, matching `coef` of shape `[nI, 2 nJ]` whose columns
+//! interleave `a` and `b`. With that order the projections `U` of a batch come out of the
+//! first matmul as `[batch, 2 nJ, br]` and feed a batched matmul without any transposing
+//! copy (such copies cost more than the matmuls themselves on NdArray).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -23,64 +26,87 @@ fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 
+/// The CORDIC bits are looked up ten at a time.
+const TABLE_BITS: u32 = 10;
+
+/// `sum_{k in bits} s_k atan(2^-k)` for every pattern of `TABLE_BITS` direction bits
+/// starting at step `first`, summed in f64.
+fn phase_table(first: u32) -> Vec<f32> {
+    (0..1u32 << TABLE_BITS)
+        .map(|pattern| {
+            (0..TABLE_BITS)
+                .map(|k| {
+                    let step = (-f64::from(first + k)).exp2().atan();
+                    if (pattern >> k) & 1 == 1 { step } else { -step }
+                })
+                .sum::<f64>() as f32
+        })
+        .collect()
+}
+
 /// Per-seed quantities of the closed form, each `[n_blocks]`.
 pub(crate) struct SeedTerms<B: Backend> {
     /// `A(r)`.
     pub amp: Tensor<B, 1>,
-    /// `A'(r)`.
-    pub amp_d: Tensor<B, 1>,
+    /// `A'(r)`, only when asked for.
+    pub amp_d: Option<Tensor<B, 1>>,
     /// `theta + c(bits)`.
     pub angle: Tensor<B, 1>,
 }
 
 impl<B: Backend> SeedTerms<B> {
-    /// Evaluates the radius map and the CORDIC phase for every seed.
-    pub fn new(coords: Tensor<B, 2>, bits: Tensor<B, 2, Int>) -> Self {
+    /// Evaluates the radius map (and its derivative when `derivative`) and the CORDIC phase
+    /// for every seed.
+    pub fn new(coords: Tensor<B, 2>, bits: Tensor<B, 2, Int>, derivative: bool) -> Self {
         let n = coords.dims()[0];
-        let r = coords.clone().slice([0..n, 0..1]).reshape([n]);
-        let theta = coords.slice([0..n, 1..2]).reshape([n]);
+        let device = coords.device();
+        // Rows of the transpose are cheap views; columns of a row-major [n, 2] are not.
+        let coords = coords.transpose();
+        let r = coords.clone().slice([0..1, 0..n]).reshape([n]);
+        let theta = coords.slice([1..2, 0..n]).reshape([n]);
 
+        // The gains sqrt(1 + 4^-k) between two tanh steps fold into one multiply.
         let mut rho = r;
-        let mut slope = rho.ones_like();
+        let mut slope = derivative.then(|| rho.ones_like());
+        let mut gain = 1.0;
         for k in 0..CORDIC_STEPS {
-            let gain = (1.0 + (-2.0 * f64::from(k)).exp2()).sqrt();
-            rho = rho.mul_scalar(gain);
-            slope = slope.mul_scalar(gain);
+            gain *= (1.0 + (-2.0 * f64::from(k)).exp2()).sqrt();
             if k % TANH_EVERY == 0 {
-                rho = rho.tanh();
-                slope = slope * rho.clone().powi_scalar(2).neg().add_scalar(1.0);
+                rho = rho.mul_scalar(gain).tanh();
+                slope = slope
+                    .map(|s| s.mul_scalar(gain) * rho.clone().powi_scalar(2).neg().add_scalar(1.0));
+                gain = 1.0;
             }
         }
+        let rho = rho.mul_scalar(gain / CORDIC_GAIN);
+        let amp_d = slope.map(|s| s.mul_scalar(gain / CORDIC_GAIN));
 
-        // c = sum_k s_k atan(2^-k) with s_k = 2 bit_k - 1.
-        let low = bits.slice([0..n, 1..2]).reshape([n]);
-        let mut phase = theta.zeros_like();
-        let mut offset = 0.0;
-        for k in 0..CORDIC_STEPS {
-            let step = (-f64::from(k)).exp2().atan();
-            let bit = low
-                .clone()
-                .bitwise_right_shift_scalar((k as i64).elem())
-                .bitwise_and_scalar(1.elem())
-                .float();
-            phase = phase + bit.mul_scalar(2.0 * step);
-            offset += step;
-        }
+        let low = bits.transpose().slice([1..2, 0..n]).reshape([n]);
+        let mask = ((1i64 << TABLE_BITS) - 1).elem();
+        let table = |first| {
+            Tensor::<B, 1>::from_data(
+                TensorData::new(phase_table(first), [1 << TABLE_BITS]),
+                &device,
+            )
+        };
+        let low_bits = low.clone().bitwise_and_scalar(mask);
+        let high_bits = low
+            .bitwise_right_shift_scalar(i64::from(TABLE_BITS).elem())
+            .bitwise_and_scalar(mask);
+        let phase = table(0).select(0, low_bits) + table(TABLE_BITS).select(0, high_bits);
         Self {
-            amp: rho.div_scalar(CORDIC_GAIN),
-            amp_d: slope.div_scalar(CORDIC_GAIN),
-            angle: theta + phase.sub_scalar(offset),
+            amp: rho,
+            amp_d,
+            angle: theta + phase,
         }
     }
 
-    /// `[a | b]`, `[nI, 2 nJ]`, with `a = A cos(angle)`, `b = -A sin(angle)`.
+    /// `[nI, 2 nJ]`, columns `(a, b)` per column block: `a = A cos(angle)`,
+    /// `b = -A sin(angle)`.
     pub fn coefficients(&self, layout: &BlockLayout) -> Tensor<B, 2> {
-        let shape = [layout.row_blocks(), layout.col_blocks()];
-        let a = (self.amp.clone() * self.angle.clone().cos()).reshape(shape);
-        let b = (self.amp.clone() * self.angle.clone().sin())
-            .neg()
-            .reshape(shape);
-        Tensor::cat(vec![a, b], 1)
+        let a = self.amp.clone() * self.angle.clone().cos();
+        let b = (self.amp.clone() * self.angle.clone().sin()).neg();
+        Tensor::stack::<2>(vec![a, b], 1).reshape([layout.row_blocks(), 2 * layout.col_blocks()])
     }
 }
 
@@ -108,29 +134,25 @@ fn pad_cols<B: Backend>(t: Tensor<B, 2>, to: usize) -> Tensor<B, 2> {
     Tensor::cat(vec![t, zeros], 1)
 }
 
-/// `U[(n, i), K] = sum_j basis_cs(i, j) x[n, J, j]`, `[batch * br, 2 nJ]`.
+/// `U[n, K, i] = sum_j basis_cs(i, j) x[n, J*bc + j]`, `[batch, 2 nJ, br]`.
 fn project_input<B: Backend>(
     x: Tensor<B, 2>,
     basis: Tensor<B, 2>,
     layout: &BlockLayout,
-) -> Tensor<B, 2> {
+) -> Tensor<B, 3> {
     let batch = x.dims()[0];
     let (br, bc, nj) = (layout.block_rows, layout.block_cols, layout.col_blocks());
-    let x = pad_cols(x, nj * bc).reshape([batch * nj, bc]);
-    x.matmul(basis.transpose())
-        .reshape([batch, nj, 2, br])
-        .permute([0, 3, 2, 1])
-        .reshape([batch * br, 2 * nj])
+    pad_cols(x, nj * bc)
+        .reshape([batch * nj, bc])
+        .matmul(basis.transpose())
+        .reshape([batch, 2 * nj, br])
 }
 
-/// `G` rearranged to `[(n, i), I]`, `[batch * br, nI]`, zero-padded to whole blocks.
-fn block_rows_of<B: Backend>(g: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 2> {
+/// `G` zero-padded to whole blocks, `[batch, nI, br]`.
+fn block_rows_of<B: Backend>(g: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 3> {
     let batch = g.dims()[0];
     let (br, ni) = (layout.block_rows, layout.row_blocks());
-    pad_cols(g, ni * br)
-        .reshape([batch, ni, br])
-        .swap_dims(1, 2)
-        .reshape([batch * br, ni])
+    pad_cols(g, ni * br).reshape([batch, ni, br])
 }
 
 pub(crate) fn forward<B: Backend>(
@@ -142,14 +164,14 @@ pub(crate) fn forward<B: Backend>(
     let x = float::<B, 2>(x);
     let layout = &spec.layout;
     let batch = x.dims()[0];
-    let (br, ni) = (layout.block_rows, layout.row_blocks());
-    let coef = SeedTerms::new(float(coords), Tensor::from_primitive(bits)).coefficients(layout);
+    let coef =
+        SeedTerms::new(float(coords), Tensor::from_primitive(bits), false).coefficients(layout);
     let u = project_input(x.clone(), stacked_basis(layout, &x.device()), layout);
-    let y = u
-        .matmul(coef.transpose())
-        .reshape([batch, br, ni])
-        .swap_dims(1, 2)
-        .reshape([batch, ni * br])
+    // y[n, I, i] = sum_K coef[I, K] U[n, K, i], one small matmul per row of x.
+    let y = coef
+        .unsqueeze::<3>()
+        .matmul(u)
+        .reshape([batch, layout.row_blocks() * layout.block_rows])
         .slice([0..batch, 0..layout.rows]);
     prim(y)
 }
@@ -172,30 +194,37 @@ pub(crate) fn backward<B: Backend>(
         layout.row_blocks(),
         layout.col_blocks(),
     );
-    let terms = SeedTerms::new(float(coords), Tensor::from_primitive(bits));
+    let terms = SeedTerms::new(float(coords), Tensor::from_primitive(bits), true);
     let coef = terms.coefficients(layout);
     let basis = stacked_basis::<B>(layout, &device);
-    let g2 = block_rows_of(g.clone(), layout);
+    let g3 = block_rows_of(g.clone(), layout);
 
-    // dL/dx[n, J, j] = sum_{cs, i} basis_cs(i, j) Q[(n, i), (cs, J)], Q = G coef.
-    let grad_x = g2
+    // Q[n, K, i] = sum_I coef[I, K] G[n, I, i]; dL/dx[n, J, j] = sum_{cs, i} basis_cs(i, j)
+    // Q[n, (J, cs), i].
+    let grad_x = coef
         .clone()
-        .matmul(coef)
-        .reshape([batch, br, 2, nj])
-        .permute([0, 3, 2, 1])
+        .transpose()
+        .unsqueeze::<3>()
+        .matmul(g3.clone())
         .reshape([batch * nj, 2 * br])
         .matmul(basis.clone())
         .reshape([batch, nj * bc])
         .slice([0..batch, 0..layout.cols]);
 
-    // dL/d[a | b] = G^T U, then the chain rule through a = A cos, b = -A sin.
+    // dL/dcoef[I, K] = sum_{n, i} G[n, I, i] U[n, K, i].
     let u = project_input(x.clone(), basis, layout);
-    let d_coef = g2.transpose().matmul(u);
+    let d_coef = g3
+        .swap_dims(1, 2)
+        .reshape([batch * br, ni])
+        .transpose()
+        .matmul(u.swap_dims(1, 2).reshape([batch * br, 2 * nj]));
     let n = layout.num_blocks();
-    let da = d_coef.clone().slice([0..ni, 0..nj]).reshape([n]);
-    let db = d_coef.slice([0..ni, nj..2 * nj]).reshape([n]);
+    let d_coef = d_coef.reshape([n, 2]).transpose();
+    let da = d_coef.clone().slice([0..1, 0..n]).reshape([n]);
+    let db = d_coef.slice([1..2, 0..n]).reshape([n]);
     let (cos, sin) = (terms.angle.clone().cos(), terms.angle.sin());
-    let d_r = terms.amp_d * (da.clone() * cos.clone() - db.clone() * sin.clone());
+    let amp_d = terms.amp_d.expect("derivative requested");
+    let d_r = amp_d * (da.clone() * cos.clone() - db.clone() * sin.clone());
     let d_theta = (terms.amp * (da * sin + db * cos)).neg();
     let grad_coords = Tensor::stack::<2>(vec![d_r, d_theta], 1);
 
@@ -264,14 +293,11 @@ pub(crate) fn decode<B: Backend>(
         layout.row_blocks(),
         layout.col_blocks(),
     );
-    let coef = SeedTerms::new(coords, Tensor::from_primitive(bits)).coefficients(layout);
+    let coef = SeedTerms::new(coords, Tensor::from_primitive(bits), false).coefficients(layout);
     let basis = stacked_basis::<B>(layout, &device).reshape([2, br * bc]);
     // W_IJ = a_IJ C + b_IJ S for every block at once: [nI nJ, 2] x [2, br bc].
-    let ab = coef
-        .reshape([ni, 2, nj])
-        .swap_dims(1, 2)
-        .reshape([ni * nj, 2]);
-    let w = ab
+    let w = coef
+        .reshape([ni * nj, 2])
         .matmul(basis)
         .reshape([ni, nj, br, bc])
         .swap_dims(1, 2)
