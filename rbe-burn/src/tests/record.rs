@@ -208,6 +208,7 @@ fn non_finite_seeds_in_a_record_are_rejected() {
 }
 
 #[derive(burn::module::Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a two-variant fixture, never stored in bulk
 enum EitherLayer<B: Backend> {
     Rbe(RbeLinear<B>),
     Dense(burn::nn::Linear<B>),
