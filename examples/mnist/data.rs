@@ -1,0 +1,408 @@
+//! MNIST through burn-dataset's `MnistDataset`, fed from local files so nothing is downloaded.
+//!
+//! `MnistDataset` reads the gunzipped IDX files from `<cache>/burn-dataset/mnist/{train,test}/`
+//! (`<cache>` is `dirs::cache_dir()`, usually `~/.cache`) and downloads a file only when it is
+//! absent there. [`prepare`] fills that folder from the four canonical `.gz` files in a local
+//! directory first, checking each file's content, so the download path is never taken.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::transform::PartialDataset;
+use burn::data::dataset::vision::{MnistDataset, MnistItem};
+use burn::prelude::*;
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+/// Environment variable naming the directory with the four MNIST `.gz` files.
+pub const DATA_DIR_ENV: &str = "RBE_MNIST_DIR";
+
+/// Pixels per image (28 x 28).
+pub const IMAGE_PIXELS: usize = 28 * 28;
+/// Training images in MNIST.
+pub const TRAIN_LEN: usize = 60_000;
+/// Test images in MNIST.
+pub const TEST_LEN: usize = 10_000;
+
+// The usual MNIST normalisation: mean and standard deviation of the training pixels in [0, 1].
+const PIXEL_MEAN: f32 = 0.1307;
+const PIXEL_STD: f32 = 0.3081;
+
+/// One of the four canonical IDX files.
+struct IdxFile {
+    name: &'static str,
+    split: &'static str,
+    /// The IDX magic number: 2051 for images, 2049 for labels.
+    magic: u32,
+    items: u32,
+    /// Size of the uncompressed file.
+    len: u64,
+    /// SHA-256 of the uncompressed file, so a re-compressed copy is accepted too.
+    sha256: &'static str,
+}
+
+const FILES: [IdxFile; 4] = [
+    IdxFile {
+        name: "train-images-idx3-ubyte",
+        split: "train",
+        magic: 2051,
+        items: TRAIN_LEN as u32,
+        len: 16 + (TRAIN_LEN * IMAGE_PIXELS) as u64,
+        sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    },
+    IdxFile {
+        name: "train-labels-idx1-ubyte",
+        split: "train",
+        magic: 2049,
+        items: TRAIN_LEN as u32,
+        len: 8 + TRAIN_LEN as u64,
+        sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    },
+    IdxFile {
+        name: "t10k-images-idx3-ubyte",
+        split: "test",
+        magic: 2051,
+        items: TEST_LEN as u32,
+        len: 16 + (TEST_LEN * IMAGE_PIXELS) as u64,
+        sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    },
+    IdxFile {
+        name: "t10k-labels-idx1-ubyte",
+        split: "test",
+        magic: 2049,
+        items: TEST_LEN as u32,
+        len: 8 + TEST_LEN as u64,
+        sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+];
+
+/// Why the data could not be made ready.
+#[derive(Debug)]
+pub enum DataError {
+    /// No usable copy of some files: neither in the cache nor in the data directory.
+    Missing {
+        /// The directory searched, if any.
+        searched: Option<PathBuf>,
+        /// Why that directory was chosen (flag, environment or default).
+        origin: &'static str,
+        /// The missing file names (without `.gz`).
+        files: Vec<&'static str>,
+        /// The cache folder `MnistDataset` reads.
+        cache: PathBuf,
+    },
+    /// A file exists but is not the canonical one.
+    Corrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The platform has no cache directory (`dirs::cache_dir()` is `None`).
+    NoCacheDir,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing {
+                searched,
+                origin,
+                files,
+                cache,
+            } => {
+                writeln!(f, "MNIST data not found; this example never downloads it.")?;
+                match searched {
+                    Some(dir) => writeln!(f, "  looked in {} ({origin})", dir.display())?,
+                    None => writeln!(
+                        f,
+                        "  no data directory given and the default does not exist"
+                    )?,
+                }
+                writeln!(f, "  missing: {}", files.join(".gz, ") + ".gz")?;
+                write!(
+                    f,
+                    "  put the four canonical MNIST files (train-images-idx3-ubyte.gz, \
+                     train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, \
+                     t10k-labels-idx1-ubyte.gz) in a directory and pass --data-dir DIR or set \
+                     {DATA_DIR_ENV}=DIR (or put them, gunzipped, in {} and {})",
+                    cache.join("train").display(),
+                    cache.join("test").display()
+                )
+            }
+            Self::Corrupt { path, reason } => {
+                write!(
+                    f,
+                    "{} is not the canonical MNIST file: {reason}",
+                    path.display()
+                )
+            }
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::NoCacheDir => write!(
+                f,
+                "this platform has no cache directory for burn-dataset (set XDG_CACHE_HOME)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DataError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directory the data is taken from, and why.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    /// The directory; `None` when nothing was given and the default does not exist.
+    pub path: Option<PathBuf>,
+    /// `"--data-dir"`, `"$RBE_MNIST_DIR"` or `"default"`.
+    pub origin: &'static str,
+}
+
+impl DataDir {
+    /// `flag`, else `$RBE_MNIST_DIR`, else `../shared/data/mnist` next to this repository
+    /// when that exists.
+    pub fn resolve(flag: Option<PathBuf>) -> Self {
+        if let Some(path) = flag {
+            return Self {
+                path: Some(path),
+                origin: "--data-dir",
+            };
+        }
+        if let Some(path) = std::env::var_os(DATA_DIR_ENV).filter(|p| !p.is_empty()) {
+            return Self {
+                path: Some(PathBuf::from(path)),
+                origin: "$RBE_MNIST_DIR",
+            };
+        }
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+        Self {
+            path: default.is_dir().then_some(default),
+            origin: "default",
+        }
+    }
+}
+
+/// The folder `MnistDataset` reads (and would download into).
+pub fn cache_dir() -> Result<PathBuf, DataError> {
+    // The same call burn-dataset 0.21 makes, so both sides agree on the location.
+    Ok(dirs::cache_dir()
+        .ok_or(DataError::NoCacheDir)?
+        .join("burn-dataset")
+        .join("mnist"))
+}
+
+/// Makes sure the four gunzipped files `MnistDataset` reads are in its cache folder, copying
+/// them from `dir` where they are absent or wrong. Returns the cache folder.
+pub fn prepare(dir: &DataDir) -> Result<PathBuf, DataError> {
+    let cache = cache_dir()?;
+    let mut missing = Vec::new();
+    for file in &FILES {
+        let dest = cache.join(file.split).join(file.name);
+        let cached = match check_header(&dest, file) {
+            Ok(()) => continue,
+            Err(err) => err,
+        };
+        match dir.path.as_deref().and_then(|d| find_source(d, file)) {
+            Some(source) => install(&source, &dest, file)?,
+            // A damaged cached file with nothing to replace it is worth naming as such.
+            None if matches!(cached, DataError::Corrupt { .. }) => return Err(cached),
+            None => missing.push(file.name),
+        }
+    }
+    if missing.is_empty() {
+        Ok(cache)
+    } else {
+        Err(DataError::Missing {
+            searched: dir.path.clone(),
+            origin: dir.origin,
+            files: missing,
+            cache,
+        })
+    }
+}
+
+/// `<name>.gz`, else the gunzipped `<name>`, in `dir`.
+fn find_source(dir: &Path, file: &IdxFile) -> Option<PathBuf> {
+    [format!("{}.gz", file.name), file.name.to_string()]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+/// Cheap check of a cached file: size, magic number and item count.
+///
+/// The full checksum is verified when the file is installed; re-hashing 55 MB on every run
+/// would dominate short (debug) runs.
+fn check_header(path: &Path, file: &IdxFile) -> Result<(), DataError> {
+    let corrupt = |reason: String| DataError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let len = fs::metadata(path).map_err(io_error(path))?.len();
+    if len != file.len {
+        return Err(corrupt(format!("{len} bytes, expected {}", file.len)));
+    }
+    let mut header = [0u8; 8];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(io_error(path))?;
+    check_header_bytes(&header, file).map_err(corrupt)
+}
+
+fn check_header_bytes(header: &[u8], file: &IdxFile) -> Result<(), String> {
+    let word = |i: usize| {
+        header
+            .get(i..i + 4)
+            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    if word(0) != Some(file.magic) || word(4) != Some(file.items) {
+        return Err(format!(
+            "IDX header is not magic {} with {} items",
+            file.magic, file.items
+        ));
+    }
+    Ok(())
+}
+
+/// Gunzips (if needed) and verifies `source`, then moves it into place atomically, so runs
+/// that prepare the data concurrently never see a half-written file.
+fn install(source: &Path, dest: &Path, file: &IdxFile) -> Result<(), DataError> {
+    let raw = fs::read(source).map_err(io_error(source))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(file.len as usize);
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|err| DataError::Corrupt {
+                path: source.to_path_buf(),
+                reason: format!("gunzip failed: {err}"),
+            })?;
+        out
+    } else {
+        raw
+    };
+    let corrupt = |reason: String| DataError::Corrupt {
+        path: source.to_path_buf(),
+        reason,
+    };
+    if bytes.len() as u64 != file.len {
+        return Err(corrupt(format!(
+            "{} bytes uncompressed, expected {}",
+            bytes.len(),
+            file.len
+        )));
+    }
+    check_header_bytes(&bytes, file).map_err(corrupt)?;
+    let digest = hex(&Sha256::digest(&bytes));
+    if digest != file.sha256 {
+        return Err(corrupt(format!(
+            "SHA-256 of the content is {digest}, expected {}",
+            file.sha256
+        )));
+    }
+
+    let folder = dest.parent().expect("cache paths have a parent");
+    fs::create_dir_all(folder).map_err(io_error(folder))?;
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tmp = folder.join(format!(
+        ".{}.{}.{unique}.tmp",
+        file.name,
+        std::process::id()
+    ));
+    fs::write(&tmp, &bytes).map_err(io_error(&tmp))?;
+    fs::rename(&tmp, dest).map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        DataError::Io {
+            path: dest.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A contiguous range of one MNIST split.
+pub type MnistSlice = PartialDataset<Arc<MnistDataset>, MnistItem>;
+
+/// Both splits, loaded once and sliced without copying.
+pub struct Mnist {
+    train: Arc<MnistDataset>,
+    test: Arc<MnistDataset>,
+}
+
+impl Mnist {
+    /// Prepares the cache from `dir` (see [`prepare`]) and loads both splits.
+    pub fn load(dir: &DataDir) -> Result<Self, DataError> {
+        prepare(dir)?;
+        // The files are in place and verified, so `MnistDataset` takes its no-download path.
+        Ok(Self {
+            train: Arc::new(MnistDataset::train()),
+            test: Arc::new(MnistDataset::test()),
+        })
+    }
+
+    /// Training images `start..end`.
+    pub fn train(&self, start: usize, end: usize) -> MnistSlice {
+        PartialDataset::new(self.train.clone(), start, end.min(TRAIN_LEN))
+    }
+
+    /// Test images `start..end`.
+    pub fn test(&self, start: usize, end: usize) -> MnistSlice {
+        PartialDataset::new(self.test.clone(), start, end.min(TEST_LEN))
+    }
+}
+
+/// A batch of flattened, normalised images and their labels.
+#[derive(Clone, Debug)]
+pub struct MnistBatch<B: Backend> {
+    /// `[batch, 784]`.
+    pub images: Tensor<B, 2>,
+    /// `[batch]`, the digit of each image.
+    pub targets: Tensor<B, 1, Int>,
+}
+
+/// Turns [`MnistItem`]s into an [`MnistBatch`].
+#[derive(Clone, Debug, Default)]
+pub struct MnistBatcher;
+
+impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
+    fn batch(&self, items: Vec<MnistItem>, device: &B::Device) -> MnistBatch<B> {
+        let n = items.len();
+        let pixels: Vec<f32> = items
+            .iter()
+            .flat_map(|item| item.image.iter().flatten())
+            .map(|&p| (p / 255.0 - PIXEL_MEAN) / PIXEL_STD)
+            .collect();
+        let labels: Vec<i32> = items.iter().map(|item| i32::from(item.label)).collect();
+        MnistBatch {
+            images: Tensor::from_data(TensorData::new(pixels, [n, IMAGE_PIXELS]), device),
+            targets: Tensor::from_data(TensorData::new(labels, [n]), device),
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The 784-256-10 ReLU classifier, with dense, RBE or low-rank layers.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig, Relu};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use rbe::{RbeBackend, RbeError, RbeLinear, RbeLinearConfig};
+
+use super::data::{IMAGE_PIXELS, MnistBatch};
+use super::lowrank::{LowRankLinear, LowRankLinearConfig};
+
+/// Bytes per stored float: every recorder here keeps full precision.
+const FLOAT_BYTES: usize = 4;
+
+/// Which layers the classifier is made of.
+#[derive(Config, Debug, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// Two burn `Linear` layers: the reference.
+    Dense,
+    /// Two `RbeLinear` layers (or an RBE hidden layer and a dense head).
+    Rbe,
+    /// Two rank-`k` `U Vᵀ` layers: the equal-budget baseline.
+    Lowrank,
+}
+
+impl ModelKind {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dense => "dense",
+            Self::Rbe => "rbe",
+            Self::Lowrank => "lowrank",
+        }
+    }
+}
+
+/// Everything needed to rebuild the classifier before loading a saved record (the block grid
+/// of an RBE layer is configuration, not state).
+#[derive(Config, Debug)]
+pub struct ModelConfig {
+    /// The kind of layers.
+    pub kind: ModelKind,
+    /// Hidden width.
+    #[config(default = 256)]
+    pub d_hidden: usize,
+    /// Side of the RBE blocks.
+    #[config(default = 8)]
+    pub block_size: usize,
+    /// Rank of the dense residual of each RBE layer; 0 is pure RBE.
+    #[config(default = 0)]
+    pub residual_rank: usize,
+    /// Rank `k` of the low-rank layers (capped at each layer's smaller side).
+    #[config(default = 16)]
+    pub rank: usize,
+    /// Keep the 10-way head a dense `Linear` (RBE and low-rank only).
+    #[config(default = false)]
+    pub dense_head: bool,
+    /// The paper's state transitions on the RBE layers.
+    #[config(default = true)]
+    pub transitions: bool,
+    /// Train the head only, keeping the hidden layer at its random initialisation: the
+    /// random-features control that shows what the hidden layer's own learning adds.
+    #[config(default = false)]
+    pub freeze_hidden: bool,
+}
+
+/// Number of classes.
+pub const NUM_CLASSES: usize = 10;
+
+/// Why a model could not be built.
+#[derive(Debug)]
+pub enum ModelError {
+    /// An RBE layer rejected its configuration.
+    Rbe(RbeError),
+    /// Another field is out of range.
+    Config(String),
+}
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rbe(err) => write!(f, "invalid RBE layer: {err}"),
+            Self::Config(msg) => write!(f, "invalid model: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl ModelConfig {
+    /// Builds the classifier, or says why the configuration is invalid.
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Mlp<B>, ModelError> {
+        if self.d_hidden == 0 {
+            return Err(ModelError::Config("d_hidden must be >= 1".into()));
+        }
+        if self.kind == ModelKind::Lowrank && self.rank == 0 {
+            return Err(ModelError::Config("--rank must be >= 1".into()));
+        }
+        let mut hidden = self.layer(IMAGE_PIXELS, self.d_hidden, false, device)?;
+        if self.freeze_hidden {
+            hidden = hidden.no_grad();
+        }
+        Ok(Mlp {
+            hidden,
+            head: self.layer(self.d_hidden, NUM_CLASSES, true, device)?,
+            activation: Relu::new(),
+        })
+    }
+
+    fn layer<B: Backend>(
+        &self,
+        d_input: usize,
+        d_output: usize,
+        is_head: bool,
+        device: &B::Device,
+    ) -> Result<Layer<B>, ModelError> {
+        let kind = if is_head && self.dense_head {
+            ModelKind::Dense
+        } else {
+            self.kind
+        };
+        Ok(match kind {
+            ModelKind::Dense => Layer::Dense(LinearConfig::new(d_input, d_output).init(device)),
+            ModelKind::Rbe => Layer::Rbe(
+                RbeLinearConfig::new(d_input, d_output)
+                    .with_block_size(self.block_size)
+                    .with_residual_rank(self.residual_rank)
+                    // Transitions move the bits without gradients: a frozen layer has none.
+                    .with_state_transitions(self.transitions && (is_head || !self.freeze_hidden))
+                    .try_init(device)
+                    .map_err(ModelError::Rbe)?,
+            ),
+            ModelKind::Lowrank => Layer::LowRank(
+                LowRankLinearConfig::new(d_input, d_output, self.low_rank(d_input, d_output))
+                    .init(device),
+            ),
+        })
+    }
+
+    /// The rank a low-rank layer of this shape gets: beyond the smaller side `U Vᵀ` cannot
+    /// gain expressiveness, only bytes.
+    pub fn low_rank(&self, d_input: usize, d_output: usize) -> usize {
+        self.rank.min(d_input).min(d_output)
+    }
+
+    /// Bytes of the all-dense classifier with this hidden width, biases included.
+    pub fn dense_bytes(&self) -> usize {
+        let linear = |d_in: usize, d_out: usize| FLOAT_BYTES * (d_in * d_out + d_out);
+        linear(IMAGE_PIXELS, self.d_hidden) + linear(self.d_hidden, NUM_CLASSES)
+    }
+}
+
+/// One fully connected layer of any kind.
+// A model holds two of these, so the variants' size difference costs nothing, and Burn has
+// no `Module` for `Box<M>` to shrink it with.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Layer<B: Backend> {
+    /// Burn's `Linear`.
+    Dense(Linear<B>),
+    /// Weights generated from RBE seeds.
+    Rbe(RbeLinear<B>),
+    /// `U Vᵀ` of rank `k`.
+    LowRank(LowRankLinear<B>),
+}
+
+/// Stored bytes, split the way the report needs them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParamBytes {
+    /// Everything that stands for `W`: dense weights, RBE seeds and residual, or `U`, `V`.
+    pub weight: usize,
+    /// Biases.
+    pub bias: usize,
+}
+
+impl ParamBytes {
+    /// Weights and biases.
+    pub fn total(&self) -> usize {
+        self.weight + self.bias
+    }
+}
+
+impl std::ops::Add for ParamBytes {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            weight: self.weight + other.weight,
+            bias: self.bias + other.bias,
+        }
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    /// Stored bytes of this layer.
+    pub fn bytes(&self) -> ParamBytes {
+        match self {
+            Self::Dense(linear) => ParamBytes {
+                weight: FLOAT_BYTES * linear.weight.shape().num_elements(),
+                bias: linear
+                    .bias
+                    .as_ref()
+                    .map_or(0, |b| FLOAT_BYTES * b.shape().num_elements()),
+            },
+            Self::Rbe(rbe) => {
+                let storage = rbe.storage();
+                ParamBytes {
+                    weight: storage.seed_bytes + storage.residual_bytes,
+                    bias: storage.bias_bytes,
+                }
+            }
+            Self::LowRank(low_rank) => ParamBytes {
+                weight: FLOAT_BYTES * low_rank.weight_params(),
+                bias: FLOAT_BYTES * low_rank.bias_params(),
+            },
+        }
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    /// The variant's name, as the configuration spells it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Dense(_) => "Dense",
+            Self::Rbe(_) => "Rbe",
+            Self::LowRank(_) => "LowRank",
+        }
+    }
+}
+
+/// The variant a saved layer holds. Burn panics when a record is loaded into a different
+/// variant, so loaders compare this with [`Layer::kind_name`] first.
+pub fn record_kind_name<B: Backend>(record: &LayerRecord<B>) -> &'static str {
+    match record {
+        LayerRecord::Dense(_) => "Dense",
+        LayerRecord::Rbe(_) => "Rbe",
+        LayerRecord::LowRank(_) => "LowRank",
+    }
+}
+
+impl<B: RbeBackend> Layer<B> {
+    /// Applies the layer.
+    ///
+    /// # Shapes
+    /// - input: `[batch, d_input]`
+    /// - output: `[batch, d_output]`
+    pub fn forward(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            Self::Dense(linear) => linear.forward(input),
+            Self::Rbe(rbe) => rbe.forward(input),
+            Self::LowRank(low_rank) => low_rank.forward(input),
+        }
+    }
+}
+
+/// `head(relu(hidden(x)))`.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    /// 784 -> 256.
+    pub hidden: Layer<B>,
+    /// 256 -> 10.
+    pub head: Layer<B>,
+    /// ReLU between the two.
+    pub activation: Relu,
+}
+
+impl<B: Backend> Mlp<B> {
+    /// Stored bytes of both layers.
+    pub fn bytes(&self) -> ParamBytes {
+        self.hidden.bytes() + self.head.bytes()
+    }
+}
+
+impl<B: RbeBackend> Mlp<B> {
+    /// Class logits.
+    ///
+    /// # Shapes
+    /// - images: `[batch, 784]`
+    /// - output: `[batch, 10]`
+    pub fn forward(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
+        let hidden = self.activation.forward(self.hidden.forward(images));
+        self.head.forward(hidden)
+    }
+
+    /// Logits and the mean cross-entropy against `targets`.
+    ///
+    /// # Shapes
+    /// - images: `[batch, 784]`
+    /// - targets: `[batch]`
+    pub fn forward_classification(
+        &self,
+        images: Tensor<B, 2>,
+        targets: Tensor<B, 1, Int>,
+    ) -> ClassificationOutput<B> {
+        let output = self.forward(images);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&output.device())
+            .forward(output.clone(), targets.clone());
+        ClassificationOutput::new(loss, output, targets)
+    }
+}
+
+impl<B: RbeBackend + AutodiffBackend> TrainStep for Mlp<B> {
+    type Input = MnistBatch<B>;
+    type Output = ClassificationOutput<B>;
+
+    fn step(&self, batch: MnistBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+        let item = self.forward_classification(batch.images, batch.targets);
+        TrainOutput::new(self, item.loss.backward(), item)
+    }
+}
+
+impl<B: RbeBackend> InferenceStep for Mlp<B> {
+    type Input = MnistBatch<B>;
+    type Output = ClassificationOutput<B>;
+
+    fn step(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
+        self.forward_classification(batch.images, batch.targets)
+    }
+}

@@ -1,0 +1,128 @@
+//! The one-line JSON summary of a run.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{ModelConfig, ModelKind, ParamBytes};
+use super::training::{Accuracy, TrainingConfig};
+
+/// What a run prints at the end, as one JSON line. Fields that do not apply to the model
+/// (e.g. `block_size` of a dense model) are `null`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    /// `dense`, `rbe` or `lowrank`.
+    pub model: String,
+    /// Side of the RBE blocks.
+    pub block_size: Option<usize>,
+    /// Rank of each RBE layer's dense residual.
+    pub residual_rank: Option<usize>,
+    /// Requested rank of the low-rank layers.
+    pub rank: Option<usize>,
+    /// Whether the head is a dense `Linear`.
+    pub dense_head: bool,
+    /// Whether the RBE state transitions were on.
+    pub transitions: Option<bool>,
+    /// Whether the hidden layer was frozen at its initialisation (the control).
+    pub freeze_hidden: bool,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Initialisation and shuffling seed.
+    pub seed: u64,
+    /// `--train-limit`, if given.
+    pub train_limit: Option<usize>,
+    /// Training images actually used.
+    pub train_images: usize,
+    /// Held-out training images validated on, if any.
+    pub holdout: Option<usize>,
+    /// Accuracy on the held-out training images, in `[0, 1]`.
+    pub valid_accuracy: Option<f64>,
+    /// Accuracy on the test images, in `[0, 1]`; `null` in hold-out runs, which choose
+    /// hyper-parameters and so never look at the test set.
+    pub test_accuracy: Option<f64>,
+    /// Test images evaluated.
+    pub test_images: usize,
+    /// Bytes that stand for the weight matrices (seeds and residuals, `W`, or `U` and `V`).
+    pub weight_bytes: usize,
+    /// `weight_bytes` plus biases.
+    pub total_param_bytes: usize,
+    /// Total bytes of the dense model over `total_param_bytes`.
+    pub compression_vs_dense: f64,
+    /// Training wall time per epoch (with the `Learner`'s per-epoch validation); `null` when
+    /// only evaluating.
+    pub seconds_per_epoch: Option<f64>,
+    /// `ndarray`, `wgpu` or `cuda`.
+    pub backend: String,
+    /// Whether this run only reloaded and evaluated a saved model.
+    pub eval_only: bool,
+    /// Where the model is saved.
+    pub model_path: String,
+}
+
+/// What a report is made from.
+pub struct ReportInputs<'a> {
+    /// The run's configuration.
+    pub config: &'a TrainingConfig,
+    /// The model's stored bytes.
+    pub bytes: ParamBytes,
+    /// Accuracy on the held-out training images.
+    pub valid: Option<Accuracy>,
+    /// Accuracy on the test images.
+    pub test: Option<Accuracy>,
+    /// `None` when only evaluating.
+    pub seconds_per_epoch: Option<f64>,
+    /// The backend's name.
+    pub backend: &'a str,
+    /// The saved model.
+    pub model_path: &'a std::path::Path,
+}
+
+impl RunReport {
+    /// Assembles the report.
+    pub fn new(inputs: ReportInputs<'_>) -> Self {
+        let ReportInputs {
+            config,
+            bytes,
+            valid,
+            test,
+            seconds_per_epoch,
+            backend,
+            model_path,
+        } = inputs;
+        let model: &ModelConfig = &config.model;
+        let is = |kind| model.kind == kind;
+        Self {
+            model: model.kind.name().to_string(),
+            block_size: is(ModelKind::Rbe).then_some(model.block_size),
+            residual_rank: is(ModelKind::Rbe).then_some(model.residual_rank),
+            rank: is(ModelKind::Lowrank).then_some(model.rank),
+            dense_head: model.dense_head && !is(ModelKind::Dense),
+            transitions: is(ModelKind::Rbe).then_some(model.transitions),
+            freeze_hidden: model.freeze_hidden,
+            epochs: config.epochs,
+            lr: config.lr,
+            batch_size: config.batch_size,
+            seed: config.seed,
+            train_limit: config.train_limit,
+            train_images: config.train_range().len(),
+            holdout: config.holdout,
+            valid_accuracy: valid.map(|a| a.fraction()),
+            test_accuracy: test.map(|a| a.fraction()),
+            test_images: test.map_or(0, |a| a.total),
+            weight_bytes: bytes.weight,
+            total_param_bytes: bytes.total(),
+            compression_vs_dense: model.dense_bytes() as f64 / bytes.total() as f64,
+            seconds_per_epoch,
+            backend: backend.to_string(),
+            eval_only: seconds_per_epoch.is_none(),
+            model_path: model_path.display().to_string(),
+        }
+    }
+
+    /// The report as one JSON line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report is plain data")
+    }
+}

@@ -1,0 +1,118 @@
+//! A whole run: train, evaluate and save (or reload and evaluate), then report.
+
+use std::path::PathBuf;
+
+use burn::tensor::backend::AutodiffBackend;
+use rbe::RbeBackend;
+
+use super::backend::BackendJob;
+use super::data::{DataDir, Mnist};
+use super::report::{ReportInputs, RunReport};
+use super::training::{self, TrainError, TrainingConfig};
+
+/// Batch size for evaluation: larger than training's, since no gradients are kept.
+const EVAL_BATCH: usize = 500;
+
+/// Trains `config`, evaluates it on the test images (or, in a hold-out run, on the held-out
+/// training images only), saves it as `<artifact_dir>/model.{rbe,json}` and reports.
+pub struct TrainJob {
+    /// The run.
+    pub config: TrainingConfig,
+    /// Where the `Learner` logs and the model go.
+    pub artifact_dir: PathBuf,
+    /// Where the MNIST files come from.
+    pub data_dir: DataDir,
+}
+
+impl BackendJob for TrainJob {
+    type Output = Result<RunReport, TrainError>;
+
+    fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
+    where
+        B: RbeBackend + AutodiffBackend,
+        B::InnerBackend: RbeBackend,
+    {
+        let Self {
+            config,
+            artifact_dir,
+            data_dir,
+        } = self;
+        config.validate()?;
+        let data = Mnist::load(&data_dir)?;
+        let trained = training::train::<B>(&config, &data, &artifact_dir, &device)?;
+        let model = trained.model;
+
+        let valid = config.holdout_range().map(|range| {
+            training::evaluate(
+                &model,
+                data.train(range.start, range.end),
+                EVAL_BATCH,
+                &device,
+            )
+        });
+        // Hold-out runs choose hyper-parameters: they never look at the test set.
+        let test = config.holdout.is_none().then(|| {
+            let range = config.test_range();
+            training::evaluate(
+                &model,
+                data.test(range.start, range.end),
+                EVAL_BATCH,
+                &device,
+            )
+        });
+        let model_path = training::save(&model, &config, &artifact_dir.join("model"))?;
+        Ok(RunReport::new(ReportInputs {
+            config: &config,
+            bytes: model.bytes(),
+            valid,
+            test,
+            seconds_per_epoch: Some(trained.seconds_per_epoch),
+            backend,
+            model_path: &model_path,
+        }))
+    }
+}
+
+/// Reloads a model saved by [`TrainJob`] and evaluates it on the test images.
+pub struct EvalJob {
+    /// The saved model (`model.rbe`, with `model.json` beside it).
+    pub path: PathBuf,
+    /// Evaluate on the first N test images only; `None` keeps the saved run's setting.
+    pub test_limit: Option<usize>,
+    /// Where the MNIST files come from.
+    pub data_dir: DataDir,
+}
+
+impl BackendJob for EvalJob {
+    type Output = Result<RunReport, TrainError>;
+
+    fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
+    where
+        B: RbeBackend + AutodiffBackend,
+        B::InnerBackend: RbeBackend,
+    {
+        // No gradients are needed: the inner backend evaluates.
+        let (model, mut config) = training::load::<B::InnerBackend>(&self.path, &device)?;
+        if self.test_limit.is_some() {
+            config.test_limit = self.test_limit;
+        }
+        config.validate()?;
+        let data = Mnist::load(&self.data_dir)?;
+        let test_range = config.test_range();
+        let test = training::evaluate(
+            &model,
+            data.test(test_range.start, test_range.end),
+            EVAL_BATCH,
+            &device,
+        );
+        Ok(RunReport::new(ReportInputs {
+            config: &config,
+            bytes: model.bytes(),
+            valid: None,
+            test: Some(test),
+            seconds_per_epoch: None,
+            backend,
+            model_path: &self.path,
+        }))
+    }
+}
