@@ -1,0 +1,417 @@
+//! A GPT-style decoder-only character model whose projections are RBE layers.
+//!
+//! Pre-norm blocks: `x + attention(norm(x))`, then `x + mlp(norm(x))`. Every projection
+//! inside a block (query, key, value, output, MLP up and down) is a [`Projection`], which is
+//! an `RbeLinear` or, for the dense baseline, a Burn `Linear`. The token and position
+//! embeddings stay dense; the LM head is dense unless asked otherwise, because at character
+//! level it is small and sits right before the softmax.
+
+use burn::nn::{
+    Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, softmax};
+use rbe::{RbeBackend, RbeError, RbeLinear, RbeLinearConfig};
+use std::fmt;
+
+/// Bytes of one stored f32 parameter.
+const FLOAT_BYTES: usize = 4;
+/// Added to masked attention scores; large enough that `exp` underflows to zero, finite so
+/// no backend has to handle `-inf - (-inf)`.
+const MASKED_SCORE: f32 = -1.0e9;
+
+/// How the linear maps are stored.
+#[derive(Config, Debug, PartialEq)]
+pub enum ProjectionKind {
+    /// A Burn `Linear`: the full `d_output x d_input` weight.
+    Dense,
+    /// An `RbeLinear` with square blocks.
+    Rbe {
+        /// Side of the square block each seed generates.
+        block_size: usize,
+        /// Rank of the dense low-rank residual; 0 is pure RBE.
+        residual_rank: usize,
+        /// Whether the paper's state transitions move the CORDIC bits during training.
+        transitions: bool,
+    },
+}
+
+impl ProjectionKind {
+    fn rbe_config(&self, d_input: usize, d_output: usize) -> Option<RbeLinearConfig> {
+        match *self {
+            Self::Dense => None,
+            Self::Rbe {
+                block_size,
+                residual_rank,
+                transitions,
+            } => Some(
+                RbeLinearConfig::new(d_input, d_output)
+                    .with_block_size(block_size)
+                    .with_residual_rank(residual_rank)
+                    .with_state_transitions(transitions),
+            ),
+        }
+    }
+
+    fn validate(&self, d_input: usize, d_output: usize) -> Result<(), RbeError> {
+        self.rbe_config(d_input, d_output)
+            .map_or(Ok(()), |config| config.validate())
+    }
+
+    fn init<B: Backend>(
+        &self,
+        d_input: usize,
+        d_output: usize,
+        device: &B::Device,
+    ) -> Result<Projection<B>, RbeError> {
+        Ok(match self.rbe_config(d_input, d_output) {
+            None => Projection::Dense(LinearConfig::new(d_input, d_output).init(device)),
+            Some(config) => Projection::Rbe(config.try_init(device)?),
+        })
+    }
+}
+
+/// A linear map `[..., d_input] -> [..., d_output]`, dense or RBE.
+// A handful of these exist per model and they are never moved in hot loops, so boxing the
+// larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Projection<B: Backend> {
+    /// The dense baseline.
+    Dense(Linear<B>),
+    /// Weights generated from seeds.
+    Rbe(RbeLinear<B>),
+}
+
+impl<B: RbeBackend> Projection<B> {
+    /// # Shapes
+    /// - input: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Self::Dense(linear) => linear.forward(input),
+            Self::Rbe(rbe) => rbe.forward(input),
+        }
+    }
+}
+
+impl<B: Backend> Projection<B> {
+    /// Bytes this layer stores (seeds, residual and bias for RBE).
+    pub fn stored_bytes(&self) -> usize {
+        match self {
+            Self::Dense(linear) => FLOAT_BYTES * linear.num_params(),
+            Self::Rbe(rbe) => rbe.storage_bytes(),
+        }
+    }
+
+    /// Bytes the dense `Linear` of the same shape stores.
+    pub fn dense_bytes(&self) -> usize {
+        match self {
+            Self::Dense(linear) => FLOAT_BYTES * linear.num_params(),
+            Self::Rbe(rbe) => rbe.storage().dense_bytes,
+        }
+    }
+}
+
+/// Multi-head self-attention with a causal mask.
+#[derive(Module, Debug)]
+pub struct CausalSelfAttention<B: Backend> {
+    query: Projection<B>,
+    key: Projection<B>,
+    value: Projection<B>,
+    output: Projection<B>,
+    n_heads: usize,
+}
+
+impl<B: RbeBackend> CausalSelfAttention<B> {
+    /// # Shapes
+    /// - input: `[batch, seq, d_model]`
+    /// - output: `[batch, seq, d_model]`
+    pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, seq, d_model] = input.dims();
+        let d_head = d_model / self.n_heads;
+        let split_heads = |x: Tensor<B, 3>| {
+            x.reshape([batch, seq, self.n_heads, d_head])
+                .swap_dims(1, 2)
+        };
+        let query = split_heads(self.query.forward(input.clone()));
+        let key = split_heads(self.key.forward(input.clone()));
+        let value = split_heads(self.value.forward(input));
+
+        let scores = query
+            .matmul(key.transpose())
+            .div_scalar((d_head as f64).sqrt());
+        // `tril_mask` is true strictly above the diagonal: the positions in the future.
+        let future = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &scores.device())
+            .unsqueeze::<4>()
+            .expand([batch, self.n_heads, seq, seq]);
+        let weights = softmax(scores.mask_fill(future, MASKED_SCORE), 3);
+        let mixed = weights
+            .matmul(value)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, d_model]);
+        self.output.forward(mixed)
+    }
+}
+
+/// The position-wise feed-forward network.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    up: Projection<B>,
+    down: Projection<B>,
+    activation: Gelu,
+}
+
+impl<B: RbeBackend> Mlp<B> {
+    /// # Shapes
+    /// - input: `[batch, seq, d_model]`
+    /// - output: `[batch, seq, d_model]`
+    pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.down
+            .forward(self.activation.forward(self.up.forward(input)))
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    norm_attention: LayerNorm<B>,
+    attention: CausalSelfAttention<B>,
+    norm_mlp: LayerNorm<B>,
+    mlp: Mlp<B>,
+}
+
+impl<B: RbeBackend> Block<B> {
+    /// # Shapes
+    /// - input: `[batch, seq, d_model]`
+    /// - output: `[batch, seq, d_model]`
+    pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = input.clone() + self.attention.forward(self.norm_attention.forward(input));
+        x.clone() + self.mlp.forward(self.norm_mlp.forward(x))
+    }
+}
+
+/// Why a model configuration cannot be built.
+#[derive(Debug)]
+pub enum ModelError {
+    /// A size is zero or the heads do not divide `d_model`.
+    Shape(String),
+    /// An RBE layer rejected its configuration.
+    Rbe(RbeError),
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Shape(msg) => write!(f, "invalid model configuration: {msg}"),
+            Self::Rbe(err) => write!(f, "invalid RBE layer: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl From<RbeError> for ModelError {
+    fn from(err: RbeError) -> Self {
+        Self::Rbe(err)
+    }
+}
+
+/// The model's architecture; saved beside the weights so they can be reloaded.
+#[derive(Config, Debug)]
+pub struct GptConfig {
+    /// Number of token ids, `<unk>` included.
+    pub vocab_size: usize,
+    /// Longest sequence the position embedding covers.
+    pub context: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Number of transformer blocks.
+    pub n_layers: usize,
+    /// Attention heads per block; must divide `d_model`.
+    pub n_heads: usize,
+    /// Hidden width of the MLP over `d_model`.
+    #[config(default = 4)]
+    pub mlp_ratio: usize,
+    /// How the block projections are stored.
+    pub projections: ProjectionKind,
+    /// How the LM head is stored.
+    #[config(default = "ProjectionKind::Dense")]
+    pub head: ProjectionKind,
+}
+
+impl GptConfig {
+    /// Checks every size and every RBE layer this configuration would build.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let sizes = [
+            ("vocab_size", self.vocab_size),
+            ("context", self.context),
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("mlp_ratio", self.mlp_ratio),
+        ];
+        if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return Err(ModelError::Shape(format!("{name} must be positive")));
+        }
+        if !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(ModelError::Shape(format!(
+                "n_heads {} must divide d_model {}",
+                self.n_heads, self.d_model
+            )));
+        }
+        let (d, hidden) = (self.d_model, self.d_model * self.mlp_ratio);
+        self.projections.validate(d, d)?;
+        self.projections.validate(d, hidden)?;
+        self.projections.validate(hidden, d)?;
+        self.head.validate(d, self.vocab_size)?;
+        Ok(())
+    }
+
+    /// Builds a freshly initialised model (draws use the backend's RNG: seed it first).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Gpt<B>, ModelError> {
+        self.validate()?;
+        let (d, hidden) = (self.d_model, self.d_model * self.mlp_ratio);
+        let projection = |d_in, d_out| self.projections.init(d_in, d_out, device);
+        let blocks = (0..self.n_layers)
+            .map(|_| {
+                Ok(Block {
+                    norm_attention: LayerNormConfig::new(d).init(device),
+                    attention: CausalSelfAttention {
+                        query: projection(d, d)?,
+                        key: projection(d, d)?,
+                        value: projection(d, d)?,
+                        output: projection(d, d)?,
+                        n_heads: self.n_heads,
+                    },
+                    norm_mlp: LayerNormConfig::new(d).init(device),
+                    mlp: Mlp {
+                        up: projection(d, hidden)?,
+                        down: projection(hidden, d)?,
+                        activation: Gelu::new(),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, RbeError>>()?;
+        Ok(Gpt {
+            token_embedding: EmbeddingConfig::new(self.vocab_size, d).init(device),
+            position_embedding: EmbeddingConfig::new(self.context, d).init(device),
+            blocks,
+            norm: LayerNormConfig::new(d).init(device),
+            head: self.head.init(d, self.vocab_size, device)?,
+            context: self.context,
+        })
+    }
+}
+
+/// The decoder-only language model.
+#[derive(Module, Debug)]
+pub struct Gpt<B: Backend> {
+    token_embedding: Embedding<B>,
+    position_embedding: Embedding<B>,
+    blocks: Vec<Block<B>>,
+    norm: LayerNorm<B>,
+    head: Projection<B>,
+    context: usize,
+}
+
+/// Stored bytes of a model, split by what RBE can compress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelBytes {
+    /// Everything the model stores.
+    pub total: usize,
+    /// The dense model of the same architecture.
+    pub dense_total: usize,
+    /// The attention and MLP projections of all blocks, as stored.
+    pub projections: usize,
+    /// The same projections if they were dense.
+    pub dense_projections: usize,
+}
+
+impl<B: Backend> Gpt<B> {
+    /// Longest input the model accepts.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> B::Device {
+        self.token_embedding.weight.val().device()
+    }
+
+    /// Every block projection (attention query, key, value, output, MLP up, down), in
+    /// order; the head is counted apart.
+    pub fn projections(&self) -> Vec<&Projection<B>> {
+        self.blocks
+            .iter()
+            .flat_map(|block| {
+                let attention = &block.attention;
+                [
+                    &attention.query,
+                    &attention.key,
+                    &attention.value,
+                    &attention.output,
+                    &block.mlp.up,
+                    &block.mlp.down,
+                ]
+            })
+            .collect()
+    }
+
+    /// Stored bytes, and what the dense model of the same shape would store.
+    pub fn bytes(&self) -> ModelBytes {
+        let projections = self.projections();
+        let always_dense = self.token_embedding.num_params()
+            + self.position_embedding.num_params()
+            + self.norm.num_params()
+            + self
+                .blocks
+                .iter()
+                .map(|b| b.norm_attention.num_params() + b.norm_mlp.num_params())
+                .sum::<usize>();
+        let stored: usize = projections.iter().map(|p| p.stored_bytes()).sum();
+        let dense: usize = projections.iter().map(|p| p.dense_bytes()).sum();
+        let others = FLOAT_BYTES * always_dense;
+        ModelBytes {
+            total: others + self.head.stored_bytes() + stored,
+            dense_total: others + self.head.dense_bytes() + dense,
+            projections: stored,
+            dense_projections: dense,
+        }
+    }
+}
+
+impl<B: RbeBackend> Gpt<B> {
+    /// Next-character logits at every position.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` with `seq <= context`
+    /// - output: `[batch, seq, vocab_size]`
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [_, seq] = tokens.dims();
+        let device = tokens.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).unsqueeze::<2>();
+        let mut x =
+            self.token_embedding.forward(tokens) + self.position_embedding.forward(positions);
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.head.forward(self.norm.forward(x))
+    }
+
+    /// Mean cross-entropy of the next-character predictions, in nats.
+    ///
+    /// # Shapes
+    /// - inputs, targets: `[batch, seq]`
+    /// - output: `[1]`
+    pub fn loss(&self, inputs: Tensor<B, 2, Int>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+        let [batch, seq] = targets.dims();
+        let logits = self.forward(inputs);
+        let vocab = logits.dims()[2];
+        let log_probs = log_softmax(logits.reshape([batch * seq, vocab]), 1);
+        log_probs
+            .gather(1, targets.reshape([batch * seq, 1]))
+            .mean()
+            .neg()
+    }
+}
