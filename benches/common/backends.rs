@@ -1,0 +1,240 @@
+//! The backends a bench can run on, chosen at run time by `RBE_BENCH_BACKENDS`.
+//!
+//! A backend that was not compiled in (`wgpu`, `cuda` features) or cannot start here (CUDA
+//! without a GPU) is skipped with a message, so the benches build and run anywhere.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use burn::tensor::backend::Backend;
+use rbe::RbeBackend;
+
+use super::schema::BackendInfo;
+
+/// Comma-separated backend names; default `ndarray`.
+pub const BACKENDS_ENV: &str = "RBE_BENCH_BACKENDS";
+
+/// What the benches need from a backend beyond running RBE layers.
+pub trait BenchBackend: RbeBackend {
+    /// Name used in ids and file names.
+    const NAME: &'static str;
+
+    /// Creates the device, or says why it cannot run here.
+    fn start() -> Result<(Self::Device, BackendInfo), String>;
+
+    /// Bytes held by live tensors on `device`.
+    fn bytes_in_use(device: &Self::Device) -> u64;
+
+    /// Runs `f` and returns an upper bound of the extra memory it used at its peak.
+    fn peak_during<O>(device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64);
+}
+
+/// Waits for every queued operation on `device`.
+pub fn sync<B: Backend>(device: &B::Device) {
+    B::sync(device).expect("device sync failed");
+}
+
+/// Code that runs once per selected backend.
+pub trait PerBackend {
+    fn run<B: BenchBackend>(&mut self, device: B::Device, info: BackendInfo);
+}
+
+/// Runs `job` on every backend named in `RBE_BENCH_BACKENDS`, in the given order.
+///
+/// # Panics
+/// On a name that is not a backend at all, so a typo does not silently measure nothing.
+pub fn for_each_selected(job: &mut impl PerBackend) {
+    let names = std::env::var(BACKENDS_ENV).unwrap_or_else(|_| "ndarray".into());
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "ndarray" => ndarray_bench::run(job),
+            "wgpu" => wgpu_bench::run(job),
+            "cuda" => cuda_bench::run(job),
+            other => panic!("{BACKENDS_ENV}: unknown backend `{other}` (ndarray, wgpu, cuda)"),
+        }
+    }
+}
+
+fn start_then<B: BenchBackend>(job: &mut impl PerBackend) {
+    // Device start-up panics inside Burn/CubeCL when there is no driver or adapter.
+    match catch_unwind(AssertUnwindSafe(B::start)) {
+        Ok(Ok((device, info))) => job.run::<B>(device, info),
+        Ok(Err(why)) => eprintln!("skipping {}: {why}", B::NAME),
+        Err(_) => eprintln!(
+            "skipping {}: the device failed to start (see above)",
+            B::NAME
+        ),
+    }
+}
+
+#[cfg(feature = "ndarray")]
+mod ndarray_bench {
+    use super::{BenchBackend, PerBackend, start_then};
+    use crate::common::memory;
+    use crate::common::schema::BackendInfo;
+
+    /// NdArray with f32 floats, as the project's tests use it.
+    pub type NdArrayBench = burn::backend::NdArray<f32>;
+
+    pub fn run(job: &mut impl PerBackend) {
+        start_then::<NdArrayBench>(job);
+    }
+
+    impl BenchBackend for NdArrayBench {
+        const NAME: &'static str = "ndarray";
+
+        fn start() -> Result<(Self::Device, BackendInfo), String> {
+            Ok((
+                Default::default(),
+                BackendInfo {
+                    name: Self::NAME.into(),
+                    device: "host CPU (burn-ndarray as configured by this workspace)".into(),
+                    memory_probe: memory::HEAP_PROBE.into(),
+                },
+            ))
+        }
+
+        fn bytes_in_use(_device: &Self::Device) -> u64 {
+            memory::heap_in_use()
+        }
+
+        fn peak_during<O>(_device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64) {
+            memory::heap_peak(f)
+        }
+    }
+}
+
+#[cfg(not(feature = "ndarray"))]
+mod ndarray_bench {
+    pub fn run(_job: &mut impl super::PerBackend) {
+        eprintln!("skipping ndarray: built without the `ndarray` feature");
+    }
+}
+
+#[cfg(feature = "wgpu")]
+mod wgpu_bench {
+    use burn::backend::Wgpu;
+    use burn::backend::wgpu::graphics::AutoGraphicsApi;
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, WgpuRuntime, init_setup};
+
+    use super::{BenchBackend, PerBackend, start_then, sync};
+    use crate::common::memory;
+    use crate::common::schema::BackendInfo;
+
+    pub type WgpuBench = Wgpu<f32, i32>;
+
+    pub fn run(job: &mut impl PerBackend) {
+        start_then::<WgpuBench>(job);
+    }
+
+    impl BenchBackend for WgpuBench {
+        const NAME: &'static str = "wgpu";
+
+        fn start() -> Result<(Self::Device, BackendInfo), String> {
+            let device = WgpuDevice::default();
+            // The same set-up Burn would do lazily, done here so the adapter can be named.
+            let setup = init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default());
+            let adapter = setup.adapter.get_info();
+            let kind = format!("{:?}", adapter.device_type);
+            let mut name = format!(
+                "{} ({:?}; {} {})",
+                adapter.name, adapter.backend, adapter.driver, adapter.driver_info
+            );
+            if kind == "Cpu" && adapter.driver.contains("llvmpipe") {
+                name.push_str(" - lavapipe software Vulkan, runs on the CPU");
+            } else if kind == "Cpu" {
+                name.push_str(" - software adapter, runs on the CPU");
+            }
+            Ok((
+                device,
+                BackendInfo {
+                    name: Self::NAME.into(),
+                    device: name,
+                    memory_probe: memory::CUBE_PROBE.into(),
+                },
+            ))
+        }
+
+        fn bytes_in_use(device: &Self::Device) -> u64 {
+            memory::cube_in_use::<WgpuRuntime>(device, || sync::<Self>(device))
+        }
+
+        fn peak_during<O>(device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64) {
+            memory::cube_peak::<WgpuRuntime, O>(device, || sync::<Self>(device), f)
+        }
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+mod wgpu_bench {
+    pub fn run(_job: &mut impl super::PerBackend) {
+        eprintln!("skipping wgpu: built without the `wgpu` feature");
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod cuda_bench {
+    use std::process::Command;
+
+    use burn::backend::Cuda;
+    use burn::backend::cuda::CudaDevice;
+    use burn_cubecl::cubecl::cuda::CudaRuntime;
+
+    use super::{BenchBackend, PerBackend, start_then, sync};
+    use crate::common::memory;
+    use crate::common::schema::BackendInfo;
+
+    pub type CudaBench = Cuda<f32, i32>;
+
+    pub fn run(job: &mut impl PerBackend) {
+        start_then::<CudaBench>(job);
+    }
+
+    /// CubeCL does not expose the device name; the driver's tool does, when present.
+    fn gpu_name() -> String {
+        Command::new("nvidia-smi")
+            .args([
+                "--query-gpu=name,driver_version,memory.total",
+                "--format=csv,noheader",
+                "--id=0",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "CUDA device 0 (nvidia-smi unavailable)".into())
+    }
+
+    impl BenchBackend for CudaBench {
+        const NAME: &'static str = "cuda";
+
+        fn start() -> Result<(Self::Device, BackendInfo), String> {
+            let device = CudaDevice::default();
+            // Forces client creation now, so a missing driver is reported as a skip.
+            sync::<Self>(&device);
+            Ok((
+                device,
+                BackendInfo {
+                    name: Self::NAME.into(),
+                    device: gpu_name(),
+                    memory_probe: memory::CUBE_PROBE.into(),
+                },
+            ))
+        }
+
+        fn bytes_in_use(device: &Self::Device) -> u64 {
+            memory::cube_in_use::<CudaRuntime>(device, || sync::<Self>(device))
+        }
+
+        fn peak_during<O>(device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64) {
+            memory::cube_peak::<CudaRuntime, O>(device, || sync::<Self>(device), f)
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+mod cuda_bench {
+    pub fn run(_job: &mut impl super::PerBackend) {
+        eprintln!("skipping cuda: build with `--features cuda`");
+    }
+}

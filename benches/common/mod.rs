@@ -1,0 +1,11 @@
+//! Shared by the three bench binaries (`linear_forward`, `training_step`,
+//! `weight_generation`); each binary uses a different subset.
+
+pub mod backends;
+pub mod grid;
+pub mod heap_meter;
+pub mod machine;
+pub mod memory;
+pub mod results;
+pub mod schema;
+pub mod timing;

@@ -1,0 +1,95 @@
+//! The JSON files under `benches/results/`: written by the benches, read by
+//! `examples/bench_report`. Both include this file, so the format has one definition.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning; the report skips files of other versions.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One file: one bench, one backend, one machine. Later runs replace records with the
+/// same `case` and keep the others, so a grid can be measured in pieces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFile {
+    pub schema: u32,
+    /// `linear_forward`, `training_step` or `weight_generation`.
+    pub bench: String,
+    pub machine: Machine,
+    pub backend: BackendInfo,
+    pub records: Vec<Record>,
+}
+
+/// The host the numbers came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    /// Stable name used in file names: `RBE_BENCH_MACHINE`, else derived from the CPU.
+    pub label: String,
+    pub hostname: String,
+    /// `model name` of /proc/cpuinfo.
+    pub cpu: String,
+    /// Logical CPUs available to the process.
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub os: String,
+}
+
+/// The Burn backend and the device it ran on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BackendInfo {
+    /// `ndarray`, `wgpu` or `cuda`.
+    pub name: String,
+    /// Adapter or GPU name; `host CPU` for NdArray.
+    pub device: String,
+    /// How `Record::memory` was obtained on this backend.
+    pub memory_probe: String,
+}
+
+/// One measured case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Unique key within the file, e.g. `4096x11008/batch32/b8/rbe-closed-form`.
+    pub case: String,
+    /// `dense`, `rbe-closed-form`, `rbe-cordic`, `dense-stream`, `rbe-decode`.
+    pub variant: String,
+    /// Input features (the MLP's input for `training_step`).
+    pub d_input: usize,
+    /// Output features (the MLP's output for `training_step`).
+    pub d_output: usize,
+    /// Rows per call; 0 where there is no input (weight generation).
+    pub batch: usize,
+    /// RBE block side; `None` for dense variants.
+    pub block: Option<usize>,
+    /// Median wall time of one call, device synchronised before and after it.
+    pub median_ns: f64,
+    pub p10_ns: f64,
+    pub p90_ns: f64,
+    /// Timed calls behind the percentiles (warm-up excluded).
+    pub samples: usize,
+    /// The dense baseline of the same case, measured in the same run.
+    pub dense_median_ns: Option<f64>,
+    /// `dense_median_ns / median_ns`: above 1 means faster than dense.
+    pub speedup_vs_dense: Option<f64>,
+    /// Weights generated per second (`weight_generation` only).
+    pub weights_per_second: Option<f64>,
+    pub memory: Option<MemoryRecord>,
+    /// `git describe --always --dirty` of the measured tree.
+    pub git_rev: String,
+    /// Seconds since the Unix epoch at the end of the measurement.
+    pub unix_time: u64,
+    /// Whether criterion ran in `--quick` mode (fewer samples).
+    pub quick: bool,
+    /// The 1-minute load average when the case finished: near or above `cores`, other
+    /// processes were competing for the CPU and the times are inflated.
+    pub load_1m: Option<f64>,
+}
+
+/// Memory of one forward call, as far as the backend lets it be seen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryRecord {
+    /// Bytes the layer's parameters occupy on the device (in use after init minus before).
+    pub param_bytes: u64,
+    /// Upper bound of the extra bytes a forward call had allocated at its peak, output
+    /// included (see `BackendInfo::memory_probe` for how it is bounded).
+    pub forward_peak_bytes: u64,
+    /// `4 * d_input * d_output`: what a materialised f32 weight alone would take.
+    pub dense_weight_bytes: u64,
+}

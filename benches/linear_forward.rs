@@ -1,0 +1,150 @@
+//! Forward pass: dense `burn::nn::Linear` against `RbeLinear` (closed-form and CORDIC
+//! kernels), same backend, same run.
+//!
+//! ```text
+//! cargo bench --bench linear_forward -- --quick
+//! RBE_BENCH_BACKENDS=ndarray,wgpu RBE_BENCH_SHAPES=4096x4096 RBE_BENCH_BATCHES=1,256 \
+//!     cargo bench --bench linear_forward -- --quick
+//! ```
+//!
+//! Grid variables (comma lists): `RBE_BENCH_BACKENDS` (ndarray), `RBE_BENCH_SHAPES`
+//! (`d_input x d_output`), `RBE_BENCH_BATCHES`, `RBE_BENCH_BLOCKS`, `RBE_BENCH_KERNELS`;
+//! effort: `RBE_BENCH_WARMUP`, `RBE_BENCH_MIN_CALLS`, `RBE_BENCH_SAMPLES`, `RBE_BENCH_SECS`,
+//! `RBE_BENCH_INPUTS`.
+//! Results go to `benches/results/linear_forward-<backend>-<machine>.json`.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Distribution, Tensor};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rbe::{RbeLinear, RbeLinearConfig};
+
+#[allow(dead_code)] // Each bench binary uses a different part of the shared code.
+mod common;
+
+use common::backends::{BenchBackend, PerBackend, for_each_selected, sync};
+use common::grid::{self, Effort, Shape};
+use common::results::{Case, Results};
+use common::schema::{BackendInfo, MemoryRecord};
+use common::timing::{self, measure};
+
+const SHAPES: &str = "1024x1024,4096x4096,4096x11008";
+const BATCHES: &str = "1,32,256";
+const BLOCKS: &str = "32,8";
+
+struct LinearForward<'a> {
+    criterion: &'a mut Criterion,
+    effort: Effort,
+}
+
+/// Builds a layer and returns it with the device bytes its parameters took.
+fn with_param_bytes<B: BenchBackend, L>(device: &B::Device, init: impl FnOnce() -> L) -> (L, u64) {
+    let before = B::bytes_in_use(device);
+    let layer = init();
+    let after = B::bytes_in_use(device);
+    (layer, after.saturating_sub(before))
+}
+
+fn memory_of<B: BenchBackend, O>(
+    device: &B::Device,
+    shape: Shape,
+    param_bytes: u64,
+    forward: impl FnOnce() -> O,
+) -> MemoryRecord {
+    let (out, peak) = B::peak_during(device, forward);
+    drop(out);
+    MemoryRecord {
+        param_bytes,
+        forward_peak_bytes: peak,
+        dense_weight_bytes: 4 * shape.weights() as u64,
+    }
+}
+
+impl PerBackend for LinearForward<'_> {
+    fn run<B: BenchBackend>(&mut self, device: B::Device, info: BackendInfo) {
+        let effort = self.effort;
+        let mut results = Results::new("linear_forward", info, &effort);
+        let mut group = timing::group(self.criterion, B::NAME, &effort);
+        let kernels = grid::kernels();
+        let blocks = grid::blocks(BLOCKS);
+        let batches = grid::batches(BATCHES);
+        let wait = || sync::<B>(&device);
+
+        for shape in grid::shapes(SHAPES) {
+            // Burn initialises parameters lazily, on first use: touch them here so their
+            // bytes count as parameters and not as the first forward's allocation.
+            let (dense, dense_params) = with_param_bytes::<B, _>(&device, || {
+                let layer = LinearConfig::new(shape.d_input, shape.d_output).init::<B>(&device);
+                let _ = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
+                layer
+            });
+            let rbe: Vec<(usize, RbeLinear<B>, u64)> = blocks
+                .iter()
+                .map(|&block| {
+                    let (layer, bytes) = with_param_bytes::<B, _>(&device, || {
+                        let layer = RbeLinearConfig::new(shape.d_input, shape.d_output)
+                            .with_block_size(block)
+                            .init::<B>(&device);
+                        let _ = (layer.seeds.coords(), layer.bias.as_ref().map(|b| b.val()));
+                        layer
+                    });
+                    (block, layer, bytes)
+                })
+                .collect();
+
+            for &batch in &batches {
+                let inputs: Vec<Tensor<B, 2>> = (0..effort.inputs)
+                    .map(|_| Tensor::random([batch, shape.d_input], Distribution::Default, &device))
+                    .collect();
+                let input = |i: usize| inputs[i % inputs.len()].clone();
+                let case = |variant: &str, block: Option<usize>| Case {
+                    variant: variant.into(),
+                    d_input: shape.d_input,
+                    d_output: shape.d_output,
+                    batch,
+                    block,
+                };
+
+                let dense_case = case("dense", None);
+                let forward = |layer: &Linear<B>, i| layer.forward(input(i));
+                let dense_stats = measure(&mut group, &dense_case.key(), &effort, wait, |i| {
+                    forward(&dense, i)
+                });
+                if let Some(stats) = dense_stats {
+                    let mem =
+                        memory_of::<B, _>(&device, shape, dense_params, || forward(&dense, 0));
+                    results.push(&dense_case, stats, None, Some(mem));
+                }
+
+                for (block, layer, params) in &rbe {
+                    for &kernel in &kernels {
+                        let layer = layer.clone().with_kernel(kernel);
+                        let rbe_case = case(grid::kernel_variant(kernel), Some(*block));
+                        let stats = measure(&mut group, &rbe_case.key(), &effort, wait, |i| {
+                            layer.forward(input(i))
+                        });
+                        if let Some(stats) = stats {
+                            let mem = memory_of::<B, _>(&device, shape, *params, || {
+                                layer.forward(input(0))
+                            });
+                            results.push(&rbe_case, stats, dense_stats, Some(mem));
+                        }
+                    }
+                }
+            }
+        }
+        group.finish();
+        results.write();
+    }
+}
+
+fn linear_forward(criterion: &mut Criterion) {
+    let effort = Effort::from_env();
+    for_each_selected(&mut LinearForward { criterion, effort });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = linear_forward
+}
+criterion_main!(benches);
