@@ -72,11 +72,25 @@ impl PerBackend for LinearForward<'_> {
         for shape in grid::shapes(SHAPES) {
             // Burn initialises parameters lazily, on first use: touch them here so their
             // bytes count as parameters and not as the first forward's allocation.
-            let (dense, dense_params) = with_param_bytes::<B, _>(&device, || {
-                let layer = LinearConfig::new(shape.d_input, shape.d_output).init::<B>(&device);
-                let _ = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
-                layer
-            });
+            // A dense weight larger than one buffer binding cannot run at all (lavapipe
+            // allows 128 MiB; 4096x11008 needs 172 MiB), while RBE never binds a weight.
+            let weight_bytes = 4 * shape.weights() as u64;
+            let dense = match B::max_binding_bytes(&device) {
+                Some(limit) if weight_bytes > limit => {
+                    eprintln!(
+                        "[{}] {}: dense skipped: its weight ({weight_bytes} B) exceeds the \
+                         largest buffer binding of this device ({limit} B)",
+                        B::NAME,
+                        shape.label()
+                    );
+                    None
+                }
+                _ => Some(with_param_bytes::<B, _>(&device, || {
+                    let layer = LinearConfig::new(shape.d_input, shape.d_output).init::<B>(&device);
+                    let _ = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
+                    layer
+                })),
+            };
             let rbe: Vec<(usize, RbeLinear<B>, u64)> = blocks
                 .iter()
                 .map(|&block| {
@@ -106,14 +120,15 @@ impl PerBackend for LinearForward<'_> {
 
                 let dense_case = case("dense", None);
                 let forward = |layer: &Linear<B>, i| layer.forward(input(i));
-                let dense_stats = measure(&mut group, &dense_case.key(), &effort, wait, |i| {
-                    forward(&dense, i)
-                });
-                if let Some(stats) = dense_stats {
+                let dense_stats = dense.as_ref().and_then(|(dense, dense_params)| {
+                    let stats = measure(&mut group, &dense_case.key(), &effort, wait, |i| {
+                        forward(dense, i)
+                    })?;
                     let mem =
-                        memory_of::<B, _>(&device, shape, dense_params, || forward(&dense, 0));
+                        memory_of::<B, _>(&device, shape, *dense_params, || forward(dense, 0));
                     results.push(&dense_case, stats, None, Some(mem));
-                }
+                    Some(stats)
+                });
 
                 for (block, layer, params) in &rbe {
                     for &kernel in &kernels {

@@ -26,6 +26,11 @@ pub trait BenchBackend: RbeBackend {
 
     /// Runs `f` and returns an upper bound of the extra memory it used at its peak.
     fn peak_during<O>(device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64);
+
+    /// The largest buffer one kernel can bind, where the backend has such a limit.
+    fn max_binding_bytes(_device: &Self::Device) -> Option<u64> {
+        None
+    }
 }
 
 /// Waits for every queued operation on `device`.
@@ -161,6 +166,10 @@ mod wgpu_bench {
         fn peak_during<O>(device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64) {
             memory::cube_peak::<WgpuRuntime, O>(device, || sync::<Self>(device), f)
         }
+
+        fn max_binding_bytes(device: &Self::Device) -> Option<u64> {
+            Some(memory::cube_max_binding::<WgpuRuntime>(device))
+        }
     }
 }
 
@@ -228,6 +237,10 @@ mod cuda_bench {
 
         fn peak_during<O>(device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64) {
             memory::cube_peak::<CudaRuntime, O>(device, || sync::<Self>(device), f)
+        }
+
+        fn max_binding_bytes(device: &Self::Device) -> Option<u64> {
+            Some(memory::cube_max_binding::<CudaRuntime>(device))
         }
     }
 }

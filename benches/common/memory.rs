@@ -35,6 +35,11 @@ pub fn cube_in_use<R: CubeRuntime>(device: &R::Device, sync: impl Fn()) -> u64 {
         .map_or(0, |usage| usage.bytes_in_use)
 }
 
+/// The largest buffer CubeCL hands one kernel binding on `device` (lavapipe: 128 MiB).
+pub fn cube_max_binding<R: CubeRuntime>(device: &R::Device) -> u64 {
+    R::client(device).properties().memory.max_page_size
+}
+
 /// Runs `f` and bounds the extra device memory it needed at its peak.
 pub fn cube_peak<R: CubeRuntime, O>(
     device: &R::Device,

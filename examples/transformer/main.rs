@@ -38,7 +38,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use rbe::RbeBackend;
 
-use args::{Args, BackendKind, Mode, USAGE};
+use args::{Args, BackendKind, Mode};
 use checkpoint::CheckpointMeta;
 use data::Corpus;
 use generate::SampleConfig;
@@ -49,17 +49,7 @@ use training::TrainingConfig;
 type AnyError = Box<dyn Error>;
 
 fn main() -> ExitCode {
-    let args = match args::parse(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("error: {err}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::from_command_line();
     match dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

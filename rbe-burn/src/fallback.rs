@@ -148,6 +148,34 @@ fn project_input<B: Backend>(
         .reshape([batch, 2 * nj, br])
 }
 
+/// Batches from which the tensor-op path works on `x^T`. Per row of `x` the narrow layout
+/// multiplies `[nI, 2 nJ]` by `[2 nJ, br]`, a matmul too thin for the BLAS kernels to reach
+/// their speed; stacking the rows as columns turns the whole batch into one `[nI, 2 nJ]` by
+/// `[2 nJ, br * batch]` product. At batch 1 the transposes cost more than they save.
+const WIDE_BATCH: usize = 16;
+
+/// `U^T[K, (i, n)] = sum_j basis_cs(i, j) x[n, J*bc + j]`, `[2 nJ, br * batch]`.
+fn project_input_wide<B: Backend>(
+    x: Tensor<B, 2>,
+    basis: Tensor<B, 2>,
+    layout: &BlockLayout,
+) -> Tensor<B, 2> {
+    let batch = x.dims()[0];
+    let (br, bc, nj) = (layout.block_rows, layout.block_cols, layout.col_blocks());
+    let xt = pad_cols(x, nj * bc).transpose().reshape([nj, bc, batch]);
+    basis
+        .unsqueeze::<3>()
+        .matmul(xt)
+        .reshape([2 * nj, br * batch])
+}
+
+/// `G^T` zero-padded to whole blocks, `[nI, br * batch]` with columns `(i, n)`.
+fn block_rows_wide<B: Backend>(g: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 2> {
+    let batch = g.dims()[0];
+    let (br, ni) = (layout.block_rows, layout.row_blocks());
+    pad_cols(g, ni * br).transpose().reshape([ni, br * batch])
+}
+
 /// `G` zero-padded to whole blocks, `[batch, nI, br]`.
 fn block_rows_of<B: Backend>(g: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 3> {
     let batch = g.dims()[0];
@@ -166,7 +194,18 @@ pub(crate) fn forward<B: Backend>(
     let batch = x.dims()[0];
     let coef =
         SeedTerms::new(float(coords), Tensor::from_primitive(bits), false).coefficients(layout);
-    let u = project_input(x.clone(), stacked_basis(layout, &x.device()), layout);
+    let basis = stacked_basis(layout, &x.device());
+    if batch >= WIDE_BATCH {
+        // y^T[(I, i), n] = sum_K coef[I, K] U^T[K, (i, n)]: one large matmul.
+        let u = project_input_wide(x, basis, layout);
+        let y = coef
+            .matmul(u)
+            .reshape([layout.row_blocks() * layout.block_rows, batch])
+            .slice([0..layout.rows, 0..batch])
+            .transpose();
+        return prim(y);
+    }
+    let u = project_input(x, basis, layout);
     // y[n, I, i] = sum_K coef[I, K] U[n, K, i], one small matmul per row of x.
     let y = coef
         .unsqueeze::<3>()
@@ -197,27 +236,48 @@ pub(crate) fn backward<B: Backend>(
     let terms = SeedTerms::new(float(coords), Tensor::from_primitive(bits), true);
     let coef = terms.coefficients(layout);
     let basis = stacked_basis::<B>(layout, &device);
-    let g3 = block_rows_of(g.clone(), layout);
-
-    // Q[n, K, i] = sum_I coef[I, K] G[n, I, i]; dL/dx[n, J, j] = sum_{cs, i} basis_cs(i, j)
-    // Q[n, (J, cs), i].
-    let grad_x = coef
-        .clone()
-        .transpose()
-        .unsqueeze::<3>()
-        .matmul(g3.clone())
-        .reshape([batch * nj, 2 * br])
-        .matmul(basis.clone())
-        .reshape([batch, nj * bc])
-        .slice([0..batch, 0..layout.cols]);
-
-    // dL/dcoef[I, K] = sum_{n, i} G[n, I, i] U[n, K, i].
-    let u = project_input(x.clone(), basis, layout);
-    let d_coef = g3
-        .swap_dims(1, 2)
-        .reshape([batch * br, ni])
-        .transpose()
-        .matmul(u.swap_dims(1, 2).reshape([batch * br, 2 * nj]));
+    let (grad_x, d_coef) = if batch >= WIDE_BATCH {
+        // Q^T[K, (i, n)] = sum_I coef[I, K] G^T[I, (i, n)]; dL/dx^T[(J, j), n] =
+        // sum_{cs, i} basis_cs(i, j) Q^T[(J, cs), (i, n)].
+        let gt = block_rows_wide(g.clone(), layout);
+        let q = coef
+            .clone()
+            .transpose()
+            .matmul(gt.clone())
+            .reshape([nj, 2 * br, batch]);
+        let grad_x = basis
+            .clone()
+            .transpose()
+            .unsqueeze::<3>()
+            .matmul(q)
+            .reshape([nj * bc, batch])
+            .slice([0..layout.cols, 0..batch])
+            .transpose();
+        // dL/dcoef[I, K] = sum_{(i, n)} G^T[I, (i, n)] U^T[K, (i, n)].
+        let u = project_input_wide(x.clone(), basis, layout);
+        (grad_x, gt.matmul(u.transpose()))
+    } else {
+        let g3 = block_rows_of(g.clone(), layout);
+        // Q[n, K, i] = sum_I coef[I, K] G[n, I, i]; dL/dx[n, J, j] = sum_{cs, i}
+        // basis_cs(i, j) Q[n, (J, cs), i].
+        let grad_x = coef
+            .clone()
+            .transpose()
+            .unsqueeze::<3>()
+            .matmul(g3.clone())
+            .reshape([batch * nj, 2 * br])
+            .matmul(basis.clone())
+            .reshape([batch, nj * bc])
+            .slice([0..batch, 0..layout.cols]);
+        // dL/dcoef[I, K] = sum_{n, i} G[n, I, i] U[n, K, i].
+        let u = project_input(x.clone(), basis, layout);
+        let d_coef = g3
+            .swap_dims(1, 2)
+            .reshape([batch * br, ni])
+            .transpose()
+            .matmul(u.swap_dims(1, 2).reshape([batch * br, 2 * nj]));
+        (grad_x, d_coef)
+    };
     let n = layout.num_blocks();
     let d_coef = d_coef.reshape([n, 2]).transpose();
     let da = d_coef.clone().slice([0..1, 0..n]).reshape([n]);
