@@ -24,7 +24,9 @@ pub fn markdown(runs: &[(PathBuf, RunFile)]) -> String {
         "Times are medians of single calls, the device synchronised before and after each \
          call, after warm-up, cycling through several input buffers. **x dense** is the dense \
          time divided by the RBE time from the same run: above 1 RBE is faster, below 1 it is \
-         slower. Shapes are `d_input x d_output`.\n",
+         slower. Where a case was run in two invocations (e.g. the CORDIC kernel timed \
+         separately), the dense column shows the later dense time and each ratio keeps the \
+         dense time of its own invocation. Shapes are `d_input x d_output`.\n",
     );
 
     for bench in ["linear_forward", "training_step", "weight_generation"] {
