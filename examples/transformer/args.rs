@@ -69,7 +69,7 @@ pub struct Args {
     /// Rank of the dense low-rank residual per RBE layer.
     #[arg(long, value_name = "R", default_value_t = 0, help_heading = "Model")]
     pub residual_rank: usize,
-    /// Apply the paper's state transitions (`--no-transitions` turns them off).
+    /// Turn the paper's state transitions off (they are on by default).
     #[arg(long = "no-transitions", action = ArgAction::SetFalse, help_heading = "Model")]
     pub transitions: bool,
     /// Make the LM head an `RbeLinear` too (dense by default).
