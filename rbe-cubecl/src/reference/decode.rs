@@ -8,16 +8,7 @@ use crate::{BlockLayout, RbeError};
 /// - `seeds`: `[layout.num_blocks()]`, block-row-major.
 /// - returns `[layout.rows * layout.cols]`.
 pub fn decode_dense(seeds: &[SeedParams], layout: &BlockLayout) -> Result<Vec<f64>, RbeError> {
-    check_seeds(seeds, layout)?;
-    let mut w = vec![0.0; layout.rows * layout.cols];
-    for row in 0..layout.rows {
-        for col in 0..layout.cols {
-            let (seed, i, j) = layout.locate(row, col);
-            w[row * layout.cols + col] =
-                cordic_weight(seeds[seed], i, j, layout.block_rows, layout.block_cols);
-        }
-    }
-    Ok(w)
+    decode_with(seeds, layout, cordic_weight)
 }
 
 pub(super) fn check_seeds(seeds: &[SeedParams], layout: &BlockLayout) -> Result<(), RbeError> {
@@ -34,13 +25,25 @@ pub fn decode_closed_form(
     seeds: &[SeedParams],
     layout: &BlockLayout,
 ) -> Result<Vec<f64>, RbeError> {
+    decode_with(seeds, layout, closed_form_weight)
+}
+
+/// The per-weight formula `(seed, i, j, block_rows, block_cols) -> w`.
+type WeightFn = fn(SeedParams, usize, usize, usize, usize) -> f64;
+
+/// Evaluates `weight` at every position of the matrix, cropping edge blocks.
+fn decode_with(
+    seeds: &[SeedParams],
+    layout: &BlockLayout,
+    weight: WeightFn,
+) -> Result<Vec<f64>, RbeError> {
     check_seeds(seeds, layout)?;
     let mut w = vec![0.0; layout.rows * layout.cols];
     for row in 0..layout.rows {
         for col in 0..layout.cols {
             let (seed, i, j) = layout.locate(row, col);
             w[row * layout.cols + col] =
-                closed_form_weight(seeds[seed], i, j, layout.block_rows, layout.block_cols);
+                weight(seeds[seed], i, j, layout.block_rows, layout.block_cols);
         }
     }
     Ok(w)
