@@ -8,7 +8,7 @@
 //! ```
 
 use clap::{Parser, ValueEnum};
-use rbe::{RbeKernel, VerifyReport, verify_backend};
+use rbe::{RbeBackend, RbeKernel, VerifyReport, verify_backend};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BackendArg {
@@ -54,6 +54,11 @@ struct Line {
     device: String,
 }
 
+/// Verifies `B` on its default device.
+fn check<B: RbeBackend>(args: &Args, kernel: RbeKernel) -> VerifyReport {
+    verify_backend::<B>(&Default::default(), kernel, args.cases, args.seed)
+}
+
 fn run(args: &Args) -> Result<VerifyReport, String> {
     let kernel = match args.kernel {
         KernelArg::ClosedForm => RbeKernel::ClosedForm,
@@ -61,26 +66,11 @@ fn run(args: &Args) -> Result<VerifyReport, String> {
     };
     match args.backend {
         #[cfg(feature = "ndarray")]
-        BackendArg::Ndarray => Ok(verify_backend::<burn::backend::NdArray<f32>>(
-            &Default::default(),
-            kernel,
-            args.cases,
-            args.seed,
-        )),
+        BackendArg::Ndarray => Ok(check::<burn::backend::NdArray<f32>>(args, kernel)),
         #[cfg(feature = "wgpu")]
-        BackendArg::Wgpu => Ok(verify_backend::<burn::backend::Wgpu<f32, i32>>(
-            &Default::default(),
-            kernel,
-            args.cases,
-            args.seed,
-        )),
+        BackendArg::Wgpu => Ok(check::<burn::backend::Wgpu<f32, i32>>(args, kernel)),
         #[cfg(feature = "cuda")]
-        BackendArg::Cuda => Ok(verify_backend::<burn::backend::Cuda<f32, i32>>(
-            &Default::default(),
-            kernel,
-            args.cases,
-            args.seed,
-        )),
+        BackendArg::Cuda => Ok(check::<burn::backend::Cuda<f32, i32>>(args, kernel)),
         #[allow(unreachable_patterns)]
         other => Err(format!(
             "backend {other:?} is not compiled in; rebuild with `--features {}`",
