@@ -2,55 +2,18 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use rbe_cubecl::BlockLayout;
 
 use crate::fallback;
-
-/// Which computation generates the weights inside the fused product.
-///
-/// Both give the same `y` to float tolerance: the closed form is exact (contract section 3).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-pub enum RbeKernel {
-    /// `w = A(r) cos(psi + theta + c)`, factored per column block: about `2MN/B + 2BN`
-    /// multiply-adds per input row instead of `MN`.
-    #[default]
-    ClosedForm,
-    /// The paper's 20-step CORDIC loop per weight, in registers. For verification and
-    /// benches. Backends without CubeCL kernels use the closed form for both.
-    Cordic,
-}
-
-/// Everything about one RBE layer that is fixed at construction.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RbeSpec {
-    /// The block grid of the `[d_output, d_input]` weight.
-    pub layout: BlockLayout,
-    /// The forward kernel.
-    pub kernel: RbeKernel,
-    /// The state-transition threshold `t`; `None` computes no transition counts.
-    pub transition_threshold: Option<f32>,
-}
-
-/// The gradients one backward pass produces.
-#[derive(Debug)]
-pub struct RbeGrads<B: Backend> {
-    /// `dL/dx = G W`, `[batch, d_input]`.
-    pub x: FloatTensor<B>,
-    /// `dL/d(r, theta)` per seed, `[n_blocks, 2]`.
-    pub coords: FloatTensor<B>,
-    /// Net transition count per seed and 2-bit slot, `#{dW > t} - #{dW < -t}`, as floats,
-    /// `[n_blocks, 4]`; `None` when the spec has no threshold.
-    pub transitions: Option<FloatTensor<B>>,
-}
+use crate::spec::{RbeGrads, RbeSpec};
 
 /// A Burn backend that can run RBE layers.
 ///
 /// Every method has a default body built from Burn tensor operations, so any backend can
-/// implement the trait with an empty `impl` block and get correct results (`NdArray` does).
-/// [`burn_cubecl::CubeBackend`] (WGPU, CUDA) overrides them with fused CubeCL kernels that
-/// never materialise the weight matrix.
+/// implement the trait with an empty `impl` block and get correct results (`Flex` and
+/// `NdArray` do). [`burn_cubecl::CubeBackend`] (WGPU, CUDA) overrides them with fused CubeCL
+/// kernels that never materialise the weight matrix, `Fusion<B>` (Burn's default `Wgpu` and
+/// `Cuda`) records them as custom operations run by its inner backend, and `Autodiff<B>` adds
+/// the backward step. The impls live in `backends/`, one file per backend.
 ///
 /// # Seeds on the device
 /// - `coords`: float `[n_blocks, 2]`, columns `(r, theta)`: the trainable part.

@@ -36,6 +36,17 @@ pub enum RbeError {
         /// What did not match.
         reason: String,
     },
+    /// A record was saved from a layer of another structure than the model it is loaded
+    /// into (block layout, residual, bias, seed count): loading it would silently change `W`.
+    #[error("the record does not fit the model: {what}: saved {saved}, model {model}")]
+    RecordMismatch {
+        /// What differs.
+        what: String,
+        /// The saved value.
+        saved: String,
+        /// The model's value.
+        model: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

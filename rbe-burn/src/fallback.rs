@@ -16,7 +16,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData, TensorPrimitive};
 use rbe_cubecl::BlockLayout;
 use rbe_cubecl::reference::{CORDIC_GAIN, CORDIC_STEPS, TANH_EVERY, basis, transition_slot};
 
-use crate::backend::{RbeGrads, RbeSpec};
+use crate::spec::{RbeGrads, RbeSpec};
 
 fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))

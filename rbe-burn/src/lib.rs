@@ -3,16 +3,14 @@
 //! - [`RbeLinearConfig`] / [`RbeLinear`]: the drop-in replacement for `LinearConfig` /
 //!   `Linear`.
 //! - [`RbeBackend`]: the backend extension with the forward and backward primitives; fused
-//!   CubeCL kernels on WGPU and CUDA, tensor-op bodies everywhere else, and a custom
-//!   autodiff step.
+//!   CubeCL kernels on WGPU and CUDA (with or without Burn's fusion), tensor-op bodies on
+//!   Flex and NdArray, and a custom autodiff step.
 //! - [`apply_state_transitions`] / [`RbeOptimizer`]: the paper's state transitions.
 #![warn(missing_docs)]
 
-mod autodiff;
 mod backend;
 mod backends;
 mod config;
-mod cube;
 mod encode;
 mod error;
 mod fallback;
@@ -21,12 +19,14 @@ mod linear;
 mod record;
 mod residual;
 mod seeds;
+mod seeds_record;
+mod spec;
 #[cfg(feature = "wgpu")]
 pub mod testing;
 mod transitions;
 mod verify;
 
-pub use backend::{RbeAutodiffBackend, RbeBackend, RbeGrads, RbeKernel, RbeSpec};
+pub use backend::{RbeAutodiffBackend, RbeBackend};
 pub use config::RbeLinearConfig;
 pub use encode::EncodeReport;
 pub use error::RbeError;
@@ -34,7 +34,9 @@ pub use init::RbeInitializer;
 pub use linear::{RbeLinear, SEED_BYTES, StorageReport, rbe_linear};
 pub use record::{ParamShape, RbeRecorder, load_checked, param_shapes};
 pub use residual::LowRankResidual;
-pub use seeds::{RbeSeeds, RbeSeedsRecord};
+pub use seeds::RbeSeeds;
+pub use seeds_record::{RbeLayerHeader, RbeSeedsItem, RbeSeedsRecord};
+pub use spec::{RbeGrads, RbeKernel, RbeSpec};
 pub use transitions::{
     RbeOptimizer, apply_state_transitions, apply_state_transitions_multi, transition_bits,
 };

@@ -5,7 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 use rbe_cubecl::{BlockLayout, Packed128};
 
-use crate::{LowRankResidual, RbeBackend, RbeError, RbeKernel, RbeSeeds, RbeSpec};
+use crate::{LowRankResidual, RbeBackend, RbeError, RbeKernel, RbeLayerHeader, RbeSeeds, RbeSpec};
 
 /// Bytes per stored float (the full-precision recorders store f32).
 const FLOAT_BYTES: usize = 4;
@@ -121,8 +121,13 @@ impl<B: Backend> RbeLinear<B> {
         bias: Option<Param<Tensor<B, 1>>>,
         spec: RbeSpec,
     ) -> Self {
+        let header = RbeLayerHeader {
+            layout: spec.layout,
+            residual_rank: residual.as_ref().map_or(0, LowRankResidual::rank),
+            bias: bias.is_some(),
+        };
         Self {
-            seeds,
+            seeds: seeds.with_header(header),
             residual,
             bias,
             spec,

@@ -1,14 +1,12 @@
 //! Saving and loading models with RBE layers: a checksummed file recorder and a loader that
 //! turns every way a file can be wrong into a typed error.
 //!
-//! Seeds need no special recorder: `coords` are f32 and `bits` are i32 halves, so every Burn
-//! full-precision recorder stores them bit for bit. What Burn's recorders cannot do is notice
+//! Seeds need no special recorder: their record item stores them exactly under every Burn
+//! recorder and precision setting (see [`crate::RbeSeedsRecord`]). What Burn's recorders cannot do is notice
 //! a flipped byte inside a tensor: that loads silently as a different weight. [`RbeRecorder`]
 //! wraps Burn's named-MessagePack format in a header with a length and a CRC-32, and
 //! [`load_checked`] additionally compares every parameter's shape with the model it is loaded
 //! into and rejects non-finite seeds.
-//!
-//! Half-precision recorders convert `bits` to i16 and lose them: use full precision.
 
 use std::io::Write;
 use std::marker::PhantomData;
@@ -27,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 use crate::RbeError;
 use crate::seeds::{CONTAINER, PROBE_FIELD};
+use crate::seeds_record::collect_mismatches;
 
 const MAGIC: &[u8; 8] = b"RBEREC01";
 const HEADER: usize = MAGIC.len() + 8 + 4;
@@ -201,8 +200,10 @@ pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamShape> {
 /// `model` should be freshly built from the same configuration as the saved one. Errors:
 /// - [`RbeError::Recorder`]: missing, truncated, altered (with [`RbeRecorder`]) or
 ///   undecodable file;
+/// - [`RbeError::RecordMismatch`]: a record saved from an RBE layer of another structure:
+///   another block layout, or a residual or bias on one side only;
 /// - [`RbeError::Shape`]: a parameter whose saved shape differs from the model's, e.g. a
-///   different block size, width or residual rank;
+///   different width or residual rank;
 /// - [`RbeError::NonFinite`]: a float parameter holding NaN or infinity;
 /// - [`RbeError::Config`]: a record Burn cannot apply to the model at all, such as another
 ///   variant of an enum module (Burn panics there; the panic is caught and reported).
@@ -223,16 +224,20 @@ where
     let record = recorder.load(path.as_ref().to_path_buf(), device)?;
     // Burn's derived `load_record` panics when a record holds another variant of an enum
     // module; that is a property of the file, so it becomes an error like the others.
-    let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| model.load_record(record))).map_err(
-        |panic| {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                .unwrap_or_else(|| "the record does not fit the model".into());
-            RbeError::Config(format!("{}: {reason}", path.as_ref().display()))
-        },
-    )?;
+    let (loaded, mismatches) = collect_mismatches(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| model.load_record(record)))
+    });
+    if let Some(err) = mismatches.into_iter().next() {
+        return Err(err);
+    }
+    let loaded = loaded.map_err(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "the record does not fit the model".into());
+        RbeError::Config(format!("{}: {reason}", path.as_ref().display()))
+    })?;
     let mut collector = ShapeCollector {
         check_finite: true,
         ..Default::default()

@@ -5,10 +5,11 @@ use burn::module::{
     ModuleDisplayDefault, ModuleMapper, ModuleVisitor, Param, ParamId,
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 use rbe_cubecl::Packed128;
 
 use crate::RbeError;
+use crate::seeds_record::{RbeLayerHeader, RbeSeedsRecord, report_mismatch};
 
 /// Container type reported to visitors and mappers; [`crate::apply_state_transitions`]
 /// recognises RBE state by it.
@@ -23,7 +24,9 @@ pub(crate) const PROBE_FIELD: &str = "transitions";
 /// | `coords` | float `[n_blocks, 2]`, `(r, theta)` | trained by any Burn optimizer |
 /// | `bits` | int `[n_blocks, 2]`, `hi` as two i32 bit patterns | moved by state transitions |
 ///
-/// Both are saved bit for bit by every Burn recorder (`bits` fits i32 by construction).
+/// Both are saved bit for bit by every Burn recorder, at any precision setting: the record
+/// stores the seeds as [`Packed128`]s (see [`RbeSeedsRecord`]), together with the
+/// [`RbeLayerHeader`] of the layer they belong to.
 ///
 /// Two behaviours differ from a plain pair of `Param`s:
 /// - **The radius clamp.** Every [`Module::map`] (which is how Burn optimizers update
@@ -40,15 +43,7 @@ pub struct RbeSeeds<B: Backend> {
     bits: Param<Tensor<B, 2, Int>>,
     probe: Tensor<B, 2>,
     radius_range: (f32, f32),
-}
-
-/// The saved part of [`RbeSeeds`].
-#[derive(burn::record::Record)]
-pub struct RbeSeedsRecord<B: Backend> {
-    /// `(r, theta)` per seed.
-    pub coords: Param<Tensor<B, 2>>,
-    /// `hi` per seed as two i32 bit patterns.
-    pub bits: Param<Tensor<B, 2, Int>>,
+    header: Option<RbeLayerHeader>,
 }
 
 /// `hi` as the two i32 bit patterns stored on the device.
@@ -77,43 +72,40 @@ impl<B: Backend> RbeSeeds<B> {
         radius_range: (f32, f32),
         device: &B::Device,
     ) -> Result<Self, RbeError> {
-        let n = seeds.len();
-        let mut coords = Vec::with_capacity(2 * n);
-        let mut bits = Vec::with_capacity(2 * n);
         for seed in seeds {
             seed.validate()?;
-            coords.extend([seed.r(), seed.theta()]);
-            bits.extend(hi_to_halves(seed.hi));
         }
-        let coords = Tensor::<B, 2>::from_data(TensorData::new(coords, [n, 2]), device);
-        let bits = Tensor::<B, 2, Int>::from_data(TensorData::new(bits, [n, 2]), device);
+        let (coords, bits) = RbeSeedsRecord::<B>::upload(seeds, device);
         Ok(Self {
             coords: Param::initialized(ParamId::new(), coords.require_grad()),
             bits: Param::initialized(ParamId::new(), bits),
-            probe: probe_for(n, device, true),
+            probe: probe_for(seeds.len(), device, true),
             radius_range,
+            header: None,
         })
+    }
+
+    /// The same seeds, marked as belonging to a layer of structure `header`; records keep
+    /// it and refuse to load into a layer of another structure.
+    pub(crate) fn with_header(self, header: RbeLayerHeader) -> Self {
+        Self {
+            header: Some(header),
+            ..self
+        }
+    }
+
+    /// The structure of the layer these seeds belong to, if any.
+    pub fn header(&self) -> Option<RbeLayerHeader> {
+        self.header
     }
 
     /// Downloads the seeds. Fails if training drove `r` or `theta` to NaN or infinity.
     pub fn to_packed(&self) -> Result<Vec<Packed128>, RbeError> {
-        let coords = self.coords.val().into_data().convert::<f32>();
-        let coords = coords.as_slice::<f32>().map_err(RbeError::data)?;
-        let bits = self.bits.val().into_data().convert::<i64>();
-        let bits = bits.as_slice::<i64>().map_err(RbeError::data)?;
-        coords
-            .chunks_exact(2)
-            .zip(bits.chunks_exact(2))
-            .map(|(c, b)| {
-                let mut seed = Packed128 {
-                    hi: halves_to_hi(b[0], b[1]),
-                    lo: 0,
-                };
-                seed.set_r(c[0])?;
-                seed.set_theta(c[1])?;
-                Ok(seed)
-            })
-            .collect()
+        let seeds = RbeSeedsRecord::<B>::packed(self.coords.val(), self.bits.val());
+        for seed in &seeds {
+            seed.validate()?;
+        }
+        Ok(seeds)
     }
 
     /// Number of seeds.
@@ -189,6 +181,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
             bits: self.bits.fork(device),
             probe,
             radius_range: self.radius_range,
+            header: self.header,
         }
     }
 
@@ -199,6 +192,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
             bits: self.bits.to_device(device),
             probe,
             radius_range: self.radius_range,
+            header: self.header,
         }
     }
 
@@ -232,10 +226,38 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
             bits,
             probe: self.probe,
             radius_range: self.radius_range,
+            header: self.header,
         }
     }
 
+    /// Takes the seeds of `record`.
+    ///
+    /// # Panics
+    /// If the record was saved from a layer of another structure (block layout, residual or
+    /// bias; see [`RbeLayerHeader`]) or holds another number of seeds: loading it would
+    /// silently compute another weight. [`crate::load_checked`] returns these as
+    /// [`RbeError::RecordMismatch`] instead.
     fn load_record(self, record: Self::Record) -> Self {
+        if record.header != self.header {
+            let describe = |h: Option<RbeLayerHeader>| {
+                h.map_or_else(|| "no layer".to_string(), |h| h.to_string())
+            };
+            report_mismatch(RbeError::RecordMismatch {
+                what: "RBE layer structure".into(),
+                saved: describe(record.header),
+                model: describe(self.header),
+            });
+            return self;
+        }
+        let saved = record.coords.shape().dims::<2>()[0];
+        if saved != self.len() {
+            report_mismatch(RbeError::RecordMismatch {
+                what: "number of seeds".into(),
+                saved: saved.to_string(),
+                model: self.len().to_string(),
+            });
+            return self;
+        }
         Self {
             coords: self.coords.load_record(record.coords),
             bits: self.bits.load_record(record.bits),
@@ -247,6 +269,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
         RbeSeedsRecord {
             coords: self.coords.into_record(),
             bits: self.bits.into_record(),
+            header: self.header,
         }
     }
 
@@ -266,6 +289,7 @@ impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
             bits: self.bits.valid(),
             probe,
             radius_range: self.radius_range,
+            header: self.header,
         }
     }
 
@@ -277,6 +301,7 @@ impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
             bits: Param::from_inner(module.bits),
             probe,
             radius_range: module.radius_range,
+            header: module.header,
         }
     }
 }

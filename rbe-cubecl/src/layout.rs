@@ -7,7 +7,11 @@ use crate::RbeError;
 /// `I*block_rows ..` and columns `J*block_cols ..`. Every seed generates a full block; the
 /// blocks on the right and bottom edges are cropped to the matrix (contract section 2 uses the
 /// full block shape for the in-block coordinates, so all blocks share one basis).
+///
+/// Deserialisation goes through [`BlockLayout::new`], so a saved layout with a zero size is an
+/// error rather than a division by zero later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawBlockLayout")]
 pub struct BlockLayout {
     /// Rows of the weight matrix (`d_output`).
     pub rows: usize,
@@ -17,6 +21,33 @@ pub struct BlockLayout {
     pub block_rows: usize,
     /// Columns per block.
     pub block_cols: usize,
+}
+
+/// The serde shape of [`BlockLayout`], validated on the way in.
+#[derive(serde::Deserialize)]
+struct RawBlockLayout {
+    rows: usize,
+    cols: usize,
+    block_rows: usize,
+    block_cols: usize,
+}
+
+impl TryFrom<RawBlockLayout> for BlockLayout {
+    type Error = RbeError;
+
+    fn try_from(raw: RawBlockLayout) -> Result<Self, Self::Error> {
+        Self::new(raw.rows, raw.cols, raw.block_rows, raw.block_cols)
+    }
+}
+
+impl std::fmt::Display for BlockLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} in {}x{} blocks",
+            self.rows, self.cols, self.block_rows, self.block_cols
+        )
+    }
 }
 
 impl BlockLayout {

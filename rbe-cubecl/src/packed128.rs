@@ -100,6 +100,16 @@ impl Packed128 {
         Ok(seed)
     }
 
+    /// A seed from `hi` and the two floats of `lo`, without checking them: the seed may hold a
+    /// non-finite `r` or `theta` (as a diverged training run can), which
+    /// [`Packed128::validate`] then reports.
+    pub fn from_parts_unchecked(hi: u64, r: f32, theta: f32) -> Self {
+        Self {
+            hi,
+            lo: (u64::from(r.to_bits()) << 32) | u64::from(theta.to_bits()),
+        }
+    }
+
     /// Assembles a seed from its fields.
     pub fn from_fields(fields: SeedFields) -> Result<Self, RbeError> {
         let mut seed = Self::new(fields.r, fields.theta)?;

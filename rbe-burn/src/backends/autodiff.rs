@@ -14,7 +14,8 @@ use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 
-use crate::backend::{RbeBackend, RbeSpec};
+use crate::backend::RbeBackend;
+use crate::spec::RbeSpec;
 
 #[derive(Debug)]
 struct RbeLinearBackward;

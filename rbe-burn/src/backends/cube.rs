@@ -14,7 +14,8 @@ use burn_cubecl::{CubeBackend, CubeRuntime, FloatElement, IntElement, element::B
 use cubecl::std::tensor::TensorHandle;
 use rbe_cubecl::kernels::{self, KernelDtypes};
 
-use crate::backend::{RbeBackend, RbeGrads, RbeKernel, RbeSpec};
+use crate::backend::RbeBackend;
+use crate::spec::{RbeGrads, RbeKernel, RbeSpec};
 
 fn handle<R: CubeRuntime>(t: &CubeTensor<R>) -> TensorHandle<R> {
     TensorHandle::new(

@@ -1,0 +1,180 @@
+//! [`RbeSeedsRecord`]: how the seeds of a layer are saved.
+//!
+//! Burn's recorders convert every float parameter to the recorder's float precision and every
+//! int parameter to its int precision (`CompactRecorder`: f16 and i16). Seeds cannot survive
+//! that: a 16-bit `r` is a different weight block, and the `hi` bits do not fit 16 bits. So
+//! the seeds are saved as what they are, one [`Packed128`] (`hi`, `lo` as two u64) per block,
+//! whatever the precision settings. Residual and bias are ordinary `Param`s and follow the
+//! recorder's precision as they do in `Linear`.
+//!
+//! The record also carries the [`RbeLayerHeader`] of the layer it came from, so that loading
+//! it into a layer of another block layout, or with or without a residual or bias that the
+//! saved layer lacked, is refused instead of silently computing another `W`.
+
+use std::cell::RefCell;
+
+use burn::module::{Param, ParamId};
+use burn::record::{PrecisionSettings, Record};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rbe_cubecl::{BlockLayout, Packed128};
+use serde::{Deserialize, Serialize};
+
+use crate::RbeError;
+use crate::seeds::{halves_to_hi, hi_to_halves};
+
+/// The structure of the layer a set of seeds belongs to: what a record must match to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RbeLayerHeader {
+    /// The block grid of the weight.
+    pub layout: BlockLayout,
+    /// Rank of the low-rank residual, 0 without one.
+    pub residual_rank: usize,
+    /// Whether the layer has a bias.
+    pub bias: bool,
+}
+
+impl std::fmt::Display for RbeLayerHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, residual rank {}, {}",
+            self.layout,
+            self.residual_rank,
+            if self.bias { "bias" } else { "no bias" }
+        )
+    }
+}
+
+/// The saved part of [`crate::RbeSeeds`].
+#[derive(Debug, Clone)]
+pub struct RbeSeedsRecord<B: Backend> {
+    /// `(r, theta)` per seed, `[n_blocks, 2]`.
+    pub coords: Param<Tensor<B, 2>>,
+    /// `hi` per seed as two i32 bit patterns, `[n_blocks, 2]`.
+    pub bits: Param<Tensor<B, 2, Int>>,
+    /// The layer the seeds belong to; `None` for seeds built on their own.
+    pub header: Option<RbeLayerHeader>,
+}
+
+/// The serialised form of [`RbeSeedsRecord`], the same under every precision setting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RbeSeedsItem {
+    /// Parameter id of `coords`, so optimizer state saved beside the model still matches.
+    pub coords_id: String,
+    /// Parameter id of `bits`.
+    pub bits_id: String,
+    /// The layer the seeds belong to.
+    pub header: Option<RbeLayerHeader>,
+    /// One seed per block, block-row-major. Serialising fails on a non-finite `r` or `theta`,
+    /// so a diverged model is never written; deserialising validates every seed.
+    #[serde(serialize_with = "serialize_finite")]
+    pub seeds: Vec<Packed128>,
+}
+
+fn serialize_finite<S: serde::Serializer>(seeds: &[Packed128], s: S) -> Result<S::Ok, S::Error> {
+    if let Some((index, err)) = seeds
+        .iter()
+        .enumerate()
+        .find_map(|(i, seed)| seed.validate().err().map(|e| (i, e)))
+    {
+        return Err(serde::ser::Error::custom(format!(
+            "refusing to save seed {index}: {err}"
+        )));
+    }
+    seeds.serialize(s)
+}
+
+impl<B: Backend> RbeSeedsRecord<B> {
+    /// The seeds on the host, as stored; `r` and `theta` may be non-finite.
+    pub(crate) fn packed(coords: Tensor<B, 2>, bits: Tensor<B, 2, Int>) -> Vec<Packed128> {
+        let coords = coords.into_data().convert::<f32>();
+        let bits = bits.into_data().convert::<i64>();
+        // `convert` has just produced exactly these element types.
+        let coords = coords.as_slice::<f32>().expect("f32 after convert");
+        let bits = bits.as_slice::<i64>().expect("i64 after convert");
+        coords
+            .chunks_exact(2)
+            .zip(bits.chunks_exact(2))
+            .map(|(c, b)| Packed128::from_parts_unchecked(halves_to_hi(b[0], b[1]), c[0], c[1]))
+            .collect()
+    }
+
+    /// The device tensors `(coords, bits)` of `seeds`.
+    pub(crate) fn upload(
+        seeds: &[Packed128],
+        device: &B::Device,
+    ) -> (Tensor<B, 2>, Tensor<B, 2, Int>) {
+        let n = seeds.len();
+        let coords: Vec<f32> = seeds.iter().flat_map(|s| [s.r(), s.theta()]).collect();
+        let bits: Vec<i32> = seeds.iter().flat_map(|s| hi_to_halves(s.hi)).collect();
+        (
+            Tensor::from_data(TensorData::new(coords, [n, 2]), device),
+            Tensor::from_data(TensorData::new(bits, [n, 2]), device),
+        )
+    }
+}
+
+impl<B: Backend> Record<B> for RbeSeedsRecord<B> {
+    type Item<S: PrecisionSettings> = RbeSeedsItem;
+
+    fn into_item<S: PrecisionSettings>(self) -> RbeSeedsItem {
+        let (coords_id, coords, coords_mapper) = self.coords.consume();
+        let (bits_id, bits, bits_mapper) = self.bits.consume();
+        RbeSeedsItem {
+            coords_id: coords_id.serialize(),
+            bits_id: bits_id.serialize(),
+            header: self.header,
+            seeds: Self::packed(coords_mapper.on_save(coords), bits_mapper.on_save(bits)),
+        }
+    }
+
+    fn from_item<S: PrecisionSettings>(item: RbeSeedsItem, device: &B::Device) -> Self {
+        let (coords, bits) = Self::upload(&item.seeds, device);
+        Self {
+            coords: Param::initialized(
+                ParamId::deserialize(&item.coords_id),
+                coords.require_grad(),
+            ),
+            bits: Param::initialized(ParamId::deserialize(&item.bits_id), bits),
+            header: item.header,
+        }
+    }
+}
+
+thread_local! {
+    /// While [`crate::load_checked`] runs, the mismatches `load_record` finds land here
+    /// instead of panicking.
+    static MISMATCHES: RefCell<Option<Vec<RbeError>>> = const { RefCell::new(None) };
+}
+
+/// Reports a record that does not fit its module: collected by an enclosing
+/// [`collect_mismatches`], a panic otherwise (Burn's `load_record` cannot return an error).
+pub(crate) fn report_mismatch(err: RbeError) {
+    let unreported = MISMATCHES.with(|sink| match sink.borrow_mut().as_mut() {
+        Some(found) => {
+            found.push(err);
+            None
+        }
+        None => Some(err),
+    });
+    if let Some(err) = unreported {
+        panic!("{err}; use rbe_burn::load_checked to get this as an error");
+    }
+}
+
+/// Runs `load` and returns its value with every mismatch it reported.
+pub(crate) fn collect_mismatches<T>(load: impl FnOnce() -> T) -> (T, Vec<RbeError>) {
+    /// Puts the enclosing sink back, also when `load` unwinds.
+    struct Restore(Option<Vec<RbeError>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MISMATCHES.with(|sink| *sink.borrow_mut() = self.0.take());
+        }
+    }
+    let restore = Restore(MISMATCHES.with(|sink| sink.replace(Some(Vec::new()))));
+    let value = load();
+    let found = MISMATCHES.with(|sink| sink.borrow_mut().take());
+    drop(restore);
+    (value, found.unwrap_or_default())
+}
