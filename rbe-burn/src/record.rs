@@ -205,8 +205,9 @@ pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamShape> {
 /// - [`RbeError::Shape`]: a parameter whose saved shape differs from the model's, e.g. a
 ///   different width or residual rank;
 /// - [`RbeError::NonFinite`]: a float parameter holding NaN or infinity;
-/// - [`RbeError::Config`]: a record Burn cannot apply to the model at all, such as another
-///   variant of an enum module (Burn panics there; the panic is caught and reported).
+/// - [`RbeError::Config`]: a file Burn cannot decode or apply to the model at all, such as a
+///   tensor whose data does not fit its shape or another variant of an enum module (Burn
+///   panics there; the panic is caught and reported).
 ///
 /// On error nothing is returned, so no half-loaded model can be used by mistake.
 pub fn load_checked<B, M, R>(
@@ -221,11 +222,15 @@ where
     R: FileRecorder<B>,
 {
     let expected = param_shapes::<B, M>(&model);
-    let record = recorder.load(path.as_ref().to_path_buf(), device)?;
-    // Burn's derived `load_record` panics when a record holds another variant of an enum
-    // module; that is a property of the file, so it becomes an error like the others.
+    let path = path.as_ref();
+    // Burn panics on some damaged files (tensor data that does not fit its shape) and when a
+    // record holds another variant of an enum module. Both are properties of the file, so
+    // they become errors like the others.
     let (loaded, mismatches) = collect_mismatches(|| {
-        std::panic::catch_unwind(AssertUnwindSafe(|| model.load_record(record)))
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let record = recorder.load(path.to_path_buf(), device)?;
+            Ok::<M, RecorderError>(model.load_record(record))
+        }))
     });
     if let Some(err) = mismatches.into_iter().next() {
         return Err(err);
@@ -236,8 +241,8 @@ where
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
             .unwrap_or_else(|| "the record does not fit the model".into());
-        RbeError::Config(format!("{}: {reason}", path.as_ref().display()))
-    })?;
+        RbeError::Config(format!("{}: {reason}", path.display()))
+    })??;
     let mut collector = ShapeCollector {
         check_finite: true,
         ..Default::default()

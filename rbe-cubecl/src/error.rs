@@ -33,6 +33,16 @@ pub enum RbeError {
         /// Which dimension.
         what: &'static str,
     },
+    /// A dimension or block size exceeds what the kernels can index.
+    #[error("{what} is {value}, above the limit of {max}")]
+    TooLarge {
+        /// Which size.
+        what: &'static str,
+        /// The rejected value.
+        value: usize,
+        /// The largest accepted value.
+        max: usize,
+    },
     /// A buffer does not have the length its shape implies.
     #[error("{what}: expected {expected} elements, got {actual}")]
     LengthMismatch {

@@ -51,7 +51,17 @@ impl std::fmt::Display for BlockLayout {
 }
 
 impl BlockLayout {
-    /// A layout, rejecting zero sizes.
+    /// The largest `rows` or `cols`: kernels index rows and columns with u32 and launch
+    /// sizes derive from them.
+    pub const MAX_DIM: usize = 1 << 24;
+    /// The largest `block_rows * block_cols`: every backend holds a `2 x block` basis table,
+    /// and the GPU kernels loop over a block per thread.
+    pub const MAX_BLOCK_CELLS: usize = 1 << 20;
+    /// The largest number of seeds: launch grids and seed indices are u32.
+    pub const MAX_SEEDS: usize = 1 << 31;
+
+    /// A layout, rejecting zero sizes and sizes above [`BlockLayout::MAX_DIM`],
+    /// [`BlockLayout::MAX_BLOCK_CELLS`] and [`BlockLayout::MAX_SEEDS`].
     pub fn new(
         rows: usize,
         cols: usize,
@@ -67,13 +77,36 @@ impl BlockLayout {
             if v == 0 {
                 return Err(RbeError::ZeroDimension { what });
             }
+            if v > Self::MAX_DIM {
+                return Err(RbeError::TooLarge {
+                    what,
+                    value: v,
+                    max: Self::MAX_DIM,
+                });
+            }
         }
-        Ok(Self {
+        let cells = block_rows.saturating_mul(block_cols);
+        if cells > Self::MAX_BLOCK_CELLS {
+            return Err(RbeError::TooLarge {
+                what: "block_rows * block_cols",
+                value: cells,
+                max: Self::MAX_BLOCK_CELLS,
+            });
+        }
+        let layout = Self {
             rows,
             cols,
             block_rows,
             block_cols,
-        })
+        };
+        if layout.num_blocks() > Self::MAX_SEEDS {
+            return Err(RbeError::TooLarge {
+                what: "number of seeds",
+                value: layout.num_blocks(),
+                max: Self::MAX_SEEDS,
+            });
+        }
+        Ok(layout)
     }
 
     /// A layout with square `block x block` blocks.
@@ -105,5 +138,45 @@ impl BlockLayout {
     /// Weights the padded block grid would hold, including the cropped parts of edge blocks.
     pub fn padded_elements(&self) -> usize {
         self.num_blocks() * self.block_rows * self.block_cols
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_bounded() {
+        assert!(matches!(
+            BlockLayout::new(10, BlockLayout::MAX_DIM + 1, 4, 4),
+            Err(RbeError::TooLarge { what: "cols", .. })
+        ));
+        assert!(matches!(
+            BlockLayout::square(256, 256, 100_000),
+            Err(RbeError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            BlockLayout::new(1 << 24, 1 << 24, 1, 1),
+            Err(RbeError::TooLarge {
+                what: "number of seeds",
+                ..
+            })
+        ));
+        assert!(BlockLayout::square(4096, 11008, 32).is_ok());
+        assert!(BlockLayout::square(1024, 1024, 1024).is_ok());
+    }
+
+    #[test]
+    fn deserialisation_validates() {
+        let ok = BlockLayout::new(16, 12, 8, 4).unwrap();
+        let json = serde_json::to_string(&ok).unwrap();
+        assert_eq!(serde_json::from_str::<BlockLayout>(&json).unwrap(), ok);
+        for bad in [
+            r#"{"rows":16,"cols":12,"block_rows":0,"block_cols":4}"#,
+            r#"{"rows":0,"cols":12,"block_rows":8,"block_cols":4}"#,
+            r#"{"rows":16,"cols":12,"block_rows":8,"block_cols":100000000}"#,
+        ] {
+            assert!(serde_json::from_str::<BlockLayout>(bad).is_err(), "{bad}");
+        }
     }
 }

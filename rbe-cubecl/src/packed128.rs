@@ -253,10 +253,11 @@ impl Packed128 {
     /// The paper's weight at in-block position `(i, j)` of a `rows x cols` block, computed in
     /// f32 with the 20-step CORDIC loop of contract section 2.
     ///
-    /// A block with one row (or column) uses the coordinate 0 along that axis.
+    /// A block with one row (or column) uses the coordinate 0 along that axis; so does a
+    /// degenerate block of zero rows (or columns), instead of underflowing.
     pub fn compute_weight(&self, i: usize, j: usize, rows: usize, cols: usize) -> f32 {
         let norm = |k: usize, n: usize| {
-            if n == 1 {
+            if n <= 1 {
                 0.0
             } else {
                 k as f32 / (n - 1) as f32 * 2.0 - 1.0
@@ -465,5 +466,15 @@ mod tests {
         let w = seed.compute_weight(0, 0, 1, 1);
         let expected = cordic_weight(SeedParams::from(seed), 0, 0, 1, 1);
         assert!((f64::from(w) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zero_sized_blocks_do_not_underflow() {
+        let seed = Packed128::new(0.7, 0.3).unwrap();
+        assert_eq!(
+            seed.compute_weight(0, 0, 0, 0),
+            seed.compute_weight(0, 0, 1, 1)
+        );
+        assert!(seed.compute_weight(0, 3, 0, 5).is_finite());
     }
 }
