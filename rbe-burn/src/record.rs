@@ -19,11 +19,12 @@ use burn::record::{
     RecorderError,
 };
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, ElementConversion, Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::RbeError;
+use crate::finite::first_non_finite;
 use crate::seeds::{CONTAINER, PROBE_FIELD};
 use crate::seeds_record::collect_mismatches;
 
@@ -137,8 +138,6 @@ pub struct ParamShape {
 struct ShapeCollector {
     path: Vec<String>,
     shapes: Vec<ParamShape>,
-    non_finite: Vec<String>,
-    check_finite: bool,
     in_probe: bool,
 }
 
@@ -169,14 +168,6 @@ impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
             return;
         }
         self.push("float", param.shape().to_vec());
-        if self.check_finite {
-            let tensor = param.val();
-            let total = tensor.shape().num_elements() as i64;
-            let finite: i64 = tensor.is_finite().int().sum().into_scalar().elem();
-            if finite != total {
-                self.non_finite.push(self.path.join("."));
-            }
-        }
     }
 
     fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
@@ -243,10 +234,7 @@ where
             .unwrap_or_else(|| "the record does not fit the model".into());
         RbeError::Config(format!("{}: {reason}", path.display()))
     })??;
-    let mut collector = ShapeCollector {
-        check_finite: true,
-        ..Default::default()
-    };
+    let mut collector = ShapeCollector::default();
     loaded.visit(&mut collector);
     if collector.shapes.len() != expected.len() {
         return Err(RbeError::Config(format!(
@@ -264,8 +252,8 @@ where
             ));
         }
     }
-    if let Some(path) = collector.non_finite.first() {
-        return Err(RbeError::NonFinite(path.clone()));
+    if let Some(path) = first_non_finite::<B, M>(&loaded) {
+        return Err(RbeError::NonFinite(path));
     }
     Ok(loaded)
 }

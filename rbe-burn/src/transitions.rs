@@ -5,12 +5,14 @@
 //! is one map over the model: each slot's 2-bit state moves by its count, modulo 4. The map
 //! is deterministic: counts are integers and their sums do not depend on order.
 
-use burn::module::{AutodiffModule, ModuleMapper, Param};
+use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::LearningRate;
 use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 
+use crate::RbeError;
+use crate::finite::first_non_finite;
 use crate::seeds::CONTAINER;
 
 /// Moves the CORDIC state bits of every RBE layer in `module` by the transition counts in
@@ -119,15 +121,46 @@ pub fn transition_bits<B: Backend>(
 /// ```
 ///
 /// Hand the wrapped optimizer to burn-train's `Learner` like any other.
+///
+/// # Non-finite updates
+/// A step that leaves any float parameter (seeds, residual, bias, other layers) holding NaN
+/// or infinity, typically from a learning rate that is too large, is refused: `step` returns
+/// the module as it was before the step, logs a warning, and
+/// [`RbeOptimizer::take_rejected`] reports it. The inner optimizer's own state (e.g. Adam's
+/// moments) has still seen the step. Checking costs one small device readback per step.
 #[derive(Clone)]
 pub struct RbeOptimizer<O> {
     inner: O,
+    rejected: Option<String>,
 }
 
 impl<O> RbeOptimizer<O> {
     /// Wraps `inner`.
     pub fn new(inner: O) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            rejected: None,
+        }
+    }
+
+    /// The last refused step since the previous call, as [`RbeError::NonFinite`] naming the
+    /// first parameter the step made non-finite.
+    pub fn take_rejected(&mut self) -> Option<RbeError> {
+        self.rejected
+            .take()
+            .map(|path| RbeError::NonFinite(format!("{path} (optimizer step refused)")))
+    }
+
+    /// `after` if all its float parameters are finite, else `before`, remembering why.
+    fn keep_finite<B: Backend, M: Module<B>>(&mut self, before: M, after: M) -> M {
+        match first_non_finite::<B, M>(&after) {
+            None => after,
+            Some(path) => {
+                log::warn!("RbeOptimizer: step refused, it made `{path}` non-finite");
+                self.rejected = Some(path);
+                before
+            }
+        }
     }
 
     /// The wrapped optimizer.
@@ -145,13 +178,17 @@ where
     type Record = O::Record;
 
     fn step(&mut self, lr: LearningRate, module: M, mut grads: GradientsParams) -> M {
+        let before = module.clone();
         let module = apply_state_transitions(module, &mut grads);
-        self.inner.step(lr, module, grads)
+        let after = self.inner.step(lr, module, grads);
+        self.keep_finite::<B, M>(before, after)
     }
 
     fn step_multi(&mut self, lr: LearningRate, module: M, mut grads: MultiGradientsParams) -> M {
+        let before = module.clone();
         let module = apply_state_transitions_multi(module, &mut grads);
-        self.inner.step_multi(lr, module, grads)
+        let after = self.inner.step_multi(lr, module, grads);
+        self.keep_finite::<B, M>(before, after)
     }
 
     fn to_record(&self) -> Self::Record {
@@ -161,6 +198,7 @@ where
     fn load_record(self, record: Self::Record) -> Self {
         Self {
             inner: self.inner.load_record(record),
+            rejected: None,
         }
     }
 }
