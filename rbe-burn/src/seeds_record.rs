@@ -58,7 +58,12 @@ pub struct RbeSeedsRecord<B: Backend> {
 }
 
 /// The serialised form of [`RbeSeedsRecord`], the same under every precision setting.
+///
+/// It carries a CRC-32 of the header and seeds, checked when it is deserialised: Burn's
+/// recorders have no checksum of their own, and a flipped bit in a seed would otherwise load
+/// as another weight block.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedItem")]
 pub struct RbeSeedsItem {
     /// Parameter id of `coords`, so optimizer state saved beside the model still matches.
     pub coords_id: String,
@@ -70,6 +75,57 @@ pub struct RbeSeedsItem {
     /// so a diverged model is never written; deserialising validates every seed.
     #[serde(serialize_with = "serialize_finite")]
     pub seeds: Vec<Packed128>,
+    /// [`RbeSeedsItem::checksum_of`] the header and seeds.
+    pub checksum: u32,
+}
+
+/// [`RbeSeedsItem`] as read, before its checksum is verified.
+#[derive(Deserialize)]
+struct UncheckedItem {
+    coords_id: String,
+    bits_id: String,
+    header: Option<RbeLayerHeader>,
+    seeds: Vec<Packed128>,
+    checksum: u32,
+}
+
+impl TryFrom<UncheckedItem> for RbeSeedsItem {
+    type Error = String;
+
+    fn try_from(item: UncheckedItem) -> Result<Self, String> {
+        let expected = Self::checksum_of(item.header.as_ref(), &item.seeds);
+        if item.checksum != expected {
+            return Err(format!(
+                "RBE seed checksum mismatch (stored {:#010x}, computed {expected:#010x}): the seeds were altered",
+                item.checksum
+            ));
+        }
+        Ok(Self {
+            coords_id: item.coords_id,
+            bits_id: item.bits_id,
+            header: item.header,
+            seeds: item.seeds,
+            checksum: item.checksum,
+        })
+    }
+}
+
+impl RbeSeedsItem {
+    /// CRC-32 of the header's sizes and every seed's 16-byte little-endian form.
+    pub fn checksum_of(header: Option<&RbeLayerHeader>, seeds: &[Packed128]) -> u32 {
+        let mut crc = crc32fast::Hasher::new();
+        if let Some(h) = header {
+            let l = h.layout;
+            for v in [l.rows, l.cols, l.block_rows, l.block_cols, h.residual_rank] {
+                crc.update(&(v as u64).to_le_bytes());
+            }
+            crc.update(&[u8::from(h.bias)]);
+        }
+        for seed in seeds {
+            crc.update(&seed.to_le_bytes());
+        }
+        crc.finalize()
+    }
 }
 
 fn serialize_finite<S: serde::Serializer>(seeds: &[Packed128], s: S) -> Result<S::Ok, S::Error> {
@@ -121,11 +177,13 @@ impl<B: Backend> Record<B> for RbeSeedsRecord<B> {
     fn into_item<S: PrecisionSettings>(self) -> RbeSeedsItem {
         let (coords_id, coords, coords_mapper) = self.coords.consume();
         let (bits_id, bits, bits_mapper) = self.bits.consume();
+        let seeds = Self::packed(coords_mapper.on_save(coords), bits_mapper.on_save(bits));
         RbeSeedsItem {
             coords_id: coords_id.serialize(),
             bits_id: bits_id.serialize(),
             header: self.header,
-            seeds: Self::packed(coords_mapper.on_save(coords), bits_mapper.on_save(bits)),
+            checksum: RbeSeedsItem::checksum_of(self.header.as_ref(), &seeds),
+            seeds,
         }
     }
 
