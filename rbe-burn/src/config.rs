@@ -173,7 +173,7 @@ impl RbeLinearConfig {
         device: &B::Device,
     ) -> Option<Param<burn::tensor::Tensor<B, 1>>> {
         self.bias.then(|| {
-            Initializer::KaimingUniform {
+            let bias = Initializer::KaimingUniform {
                 gain: 1.0 / 3f64.sqrt(),
                 fan_out_only: false,
             }
@@ -182,7 +182,10 @@ impl RbeLinearConfig {
                 Some(self.d_input),
                 Some(self.d_output),
                 device,
-            )
+            );
+            // Drawn now: a clone of a lazy parameter draws its own values, so a fresh layer
+            // saved through a clone would store another bias than it computes with.
+            Param::initialized(bias.id, bias.val())
         })
     }
 }

@@ -19,6 +19,16 @@ pub enum RbeError {
         /// The shape found.
         actual: Vec<usize>,
     },
+    /// An input is larger than the kernels can index.
+    #[error("{what} is {value}, above the limit of {max}")]
+    TooLarge {
+        /// Which size.
+        what: String,
+        /// The rejected value.
+        value: usize,
+        /// The largest accepted value.
+        max: usize,
+    },
     /// A tensor holds NaN or infinity where a finite value is required.
     #[error("{0} holds NaN or infinity")]
     NonFinite(String),

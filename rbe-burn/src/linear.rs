@@ -219,7 +219,8 @@ impl<B: RbeBackend> RbeLinear<B> {
             .unwrap_or_else(|err| panic!("RbeLinear::forward: {err}"))
     }
 
-    /// [`RbeLinear::forward`], with a typed error for a wrong input shape.
+    /// [`RbeLinear::forward`], with a typed error for a wrong input shape or an input too
+    /// large for the kernels' u32 indices.
     pub fn try_forward<const D: usize>(
         &self,
         input: Tensor<B, D>,
@@ -233,6 +234,16 @@ impl<B: RbeBackend> RbeLinear<B> {
             return Err(RbeError::shape("RbeLinear input", &expected, &dims));
         }
         let rows = dims[..D - 1].iter().product::<usize>();
+        // Kernels index activations with u32.
+        let widest = self.d_input().max(self.d_output());
+        let max_rows = u32::MAX as usize / widest;
+        if rows > max_rows {
+            return Err(RbeError::TooLarge {
+                what: "RbeLinear input rows".into(),
+                value: rows,
+                max: max_rows,
+            });
+        }
         let x = input.reshape([rows, self.d_input()]);
 
         let mut y = rbe_linear(x.clone(), &self.seeds, &self.spec);

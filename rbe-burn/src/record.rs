@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{
-    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings, Recorder,
-    RecorderError,
+    BurnRecord, FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings,
+    Record, Recorder, RecorderError,
 };
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
@@ -139,9 +139,27 @@ struct ShapeCollector {
     path: Vec<String>,
     shapes: Vec<ParamShape>,
     in_probe: bool,
+    /// Also read every tensor back and check that its bytes fit its shape and dtype: a
+    /// damaged file can declare one shape and carry data for another, which Burn accepts and
+    /// only trips over (with a panic) when the tensor is used.
+    check_data: bool,
+    bad_data: Vec<String>,
 }
 
 impl ShapeCollector {
+    fn check<B: Backend, const D: usize, K>(&mut self, tensor: Tensor<B, D, K>)
+    where
+        K: burn::tensor::BasicOps<B>,
+    {
+        if !self.check_data {
+            return;
+        }
+        let data = tensor.into_data();
+        if data.bytes.len() != data.num_elements() * data.dtype.size() {
+            self.bad_data.push(self.path.join("."));
+        }
+    }
+
     fn push(&mut self, kind: &'static str, shape: Vec<usize>) {
         self.shapes.push(ParamShape {
             path: self.path.join("."),
@@ -168,14 +186,17 @@ impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
             return;
         }
         self.push("float", param.shape().to_vec());
+        self.check(param.val());
     }
 
     fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
         self.push("int", param.shape().to_vec());
+        self.check(param.val());
     }
 
     fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<B, D, Bool>>) {
         self.push("bool", param.shape().to_vec());
+        self.check(param.val());
     }
 }
 
@@ -219,8 +240,9 @@ where
     // they become errors like the others.
     let (loaded, mismatches) = collect_mismatches(|| {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
+            precheck_bincode::<B, M, R>(path)?;
             let record = recorder.load(path.to_path_buf(), device)?;
-            Ok::<M, RecorderError>(model.load_record(record))
+            Ok::<M, RbeError>(model.load_record(record))
         }))
     });
     if let Some(err) = mismatches.into_iter().next() {
@@ -234,8 +256,20 @@ where
             .unwrap_or_else(|| "the record does not fit the model".into());
         RbeError::Config(format!("{}: {reason}", path.display()))
     })??;
-    let mut collector = ShapeCollector::default();
-    loaded.visit(&mut collector);
+    let mut collector = ShapeCollector {
+        check_data: true,
+        ..Default::default()
+    };
+    let visited = std::panic::catch_unwind(AssertUnwindSafe(|| loaded.visit(&mut collector)));
+    if visited.is_err() || !collector.bad_data.is_empty() {
+        return Err(RbeError::Corrupted {
+            path: path.display().to_string(),
+            reason: format!(
+                "tensor data does not fit its shape and type ({})",
+                collector.bad_data.join(", ")
+            ),
+        });
+    }
     if collector.shapes.len() != expected.len() {
         return Err(RbeError::Config(format!(
             "the record has {} parameters, the model {}",
@@ -252,8 +286,64 @@ where
             ));
         }
     }
-    if let Some(path) = first_non_finite::<B, M>(&loaded) {
+    // Data of the right length can still carry another dtype than the backend's, on which
+    // Burn panics when the tensor is first used.
+    let non_finite =
+        std::panic::catch_unwind(AssertUnwindSafe(|| first_non_finite::<B, M>(&loaded))).map_err(
+            |_| RbeError::Corrupted {
+                path: path.display().to_string(),
+                reason: "tensor data does not fit its type".into(),
+            },
+        )?;
+    if let Some(path) = non_finite {
         return Err(RbeError::NonFinite(path));
     }
     Ok(loaded)
+}
+
+/// Bincode, the format of Burn's `BinFileRecorder`, allocates a string or byte buffer as long
+/// as the length it reads from the file before reading the bytes: a damaged length aborts the
+/// process with an allocation failure, which no `catch_unwind` can stop. So `.bin` files are
+/// decoded once from memory first, with a limit on the bytes claimed no larger than needed
+/// for the file, which turns such a length into an error. Files over 4 GiB skip the check.
+fn precheck_bincode<B, M, R>(path: &Path) -> Result<(), RbeError>
+where
+    B: Backend,
+    M: Module<B>,
+    R: FileRecorder<B>,
+{
+    type Item<B, M, R> =
+        BurnRecord<<<M as Module<B>>::Record as Record<B>>::Item<<R as Recorder<B>>::Settings>, B>;
+    if R::file_extension() != "bin" {
+        return Ok(());
+    }
+    let file = path.with_extension("bin");
+    let Ok(bytes) = std::fs::read(&file) else {
+        // The recorder reports a missing or unreadable file in its own words.
+        return Ok(());
+    };
+    let corrupted = |reason: String| RbeError::Corrupted {
+        path: file.display().to_string(),
+        reason,
+    };
+    let standard = bincode::config::standard();
+    let decoded = match bytes.len() {
+        0..=0x0100_0000 => bincode::serde::decode_from_slice::<Item<B, M, R>, _>(
+            &bytes,
+            standard.with_limit::<0x0100_0000>(),
+        )
+        .map(drop),
+        0x0100_0001..=0x1000_0000 => bincode::serde::decode_from_slice::<Item<B, M, R>, _>(
+            &bytes,
+            standard.with_limit::<0x1000_0000>(),
+        )
+        .map(drop),
+        0x1000_0001..=0x1_0000_0000 => bincode::serde::decode_from_slice::<Item<B, M, R>, _>(
+            &bytes,
+            standard.with_limit::<0x1_0000_0000>(),
+        )
+        .map(drop),
+        _ => Ok(()),
+    };
+    decoded.map_err(|err| corrupted(err.to_string()))
 }

@@ -22,9 +22,12 @@ impl<B: Backend> LowRankResidual<B> {
             fan_out_only: false,
         }
         .init_with([rank, d_input], Some(d_input), Some(rank), device);
+        let u = Initializer::Zeros.init([d_output, rank], device);
+        // Burn's initializers are lazy, and a clone of a lazy parameter draws its own values:
+        // a fresh layer saved through a clone would store another V than it computes with.
         Self {
-            u: Initializer::Zeros.init([d_output, rank], device),
-            v,
+            u: Param::initialized(u.id, u.val()),
+            v: Param::initialized(v.id, v.val()),
         }
     }
 

@@ -10,8 +10,12 @@ use crate::RbeError;
 ///
 /// Deserialisation goes through [`BlockLayout::new`], so a saved layout with a zero size is an
 /// error rather than a division by zero later.
+///
+/// The struct is `#[non_exhaustive]`: other crates read its fields but build it only through
+/// the validating constructors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "RawBlockLayout")]
+#[non_exhaustive]
 pub struct BlockLayout {
     /// Rows of the weight matrix (`d_output`).
     pub rows: usize,

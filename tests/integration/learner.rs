@@ -1,6 +1,8 @@
 //! `RbeLinear` inside burn-train's `Learner`, with the optimizer wrapped in `RbeOptimizer`:
 //! a two-layer classifier on four Gaussian blobs trains for a few epochs and its loss on a
-//! fixed evaluation set goes down, while the state transitions move the CORDIC bits.
+//! fixed evaluation set goes down, while the state transitions move the CORDIC bits. With a
+//! `CompactRecorder` file checkpointer (what Burn's guide uses), the last checkpoint reloads
+//! through `load_checked` with the trained seeds bit for bit.
 
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
@@ -10,6 +12,7 @@ use burn::nn::Relu;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
+use burn::record::CompactRecorder;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
@@ -134,7 +137,11 @@ fn eval_loss<B: RbeBackend>(model: &Classifier<B>, device: &B::Device) -> f32 {
         .elem()
 }
 
-fn train_with_learner<B>(device: &B::Device)
+const EPOCHS: usize = 5;
+
+/// Trains under the `Learner`; with `checkpoints`, through a `CompactRecorder` file
+/// checkpointer whose last checkpoint must reload to the trained model.
+fn train_with_learner<B>(device: &B::Device, name: &str, checkpoints: bool)
 where
     B: RbeBackend + AutodiffBackend,
     B::InnerBackend: RbeBackend,
@@ -153,13 +160,16 @@ where
         .batch_size(64)
         .set_device(device.clone())
         .build(InMemDataset::new(blobs(128, 2)));
-    let dir = std::env::temp_dir().join(format!("rbe-learner-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rbe-learner-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let learner = Learner::new(model, RbeOptimizer::new(AdamConfig::new().init()), 3e-2);
-    let trained = SupervisedTraining::new(&dir, train, valid)
-        .num_epochs(5)
-        .with_application_logger(None)
-        .launch(learner)
-        .model;
+    let mut training = SupervisedTraining::new(&dir, train, valid)
+        .num_epochs(EPOCHS)
+        .with_application_logger(None);
+    if checkpoints {
+        training = training.with_file_checkpointer(CompactRecorder::new());
+    }
+    let trained = training.launch(learner).model;
 
     let after_loss = eval_loss(&trained, device);
     assert!(
@@ -174,18 +184,52 @@ where
             .any(|(a, b)| a.hi != b.hi),
         "state transitions moved no bits"
     );
+
+    if checkpoints {
+        let path = dir.join("checkpoint").join(format!("model-{EPOCHS}"));
+        let fresh = Classifier::<B::InnerBackend>::new(device);
+        let loaded = rbe::load_checked(fresh, &path, &CompactRecorder::new(), device)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        assert_eq!(
+            all_seeds(&loaded),
+            bits_after,
+            "checkpointed seeds bit for bit"
+        );
+        // Only the biases went through f16 (relative rounding <= 2^-11): the loss moves by
+        // far less than 1%.
+        let loaded_loss = eval_loss(&loaded, device);
+        assert!(
+            (loaded_loss - after_loss).abs() <= 1e-2 * after_loss,
+            "checkpoint loss {loaded_loss} vs trained {after_loss}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(feature = "ndarray")]
 #[test]
 fn rbe_model_trains_under_the_learner_on_ndarray() {
-    train_with_learner::<burn::backend::Autodiff<burn::backend::NdArray>>(&Default::default());
+    train_with_learner::<burn::backend::Autodiff<burn::backend::NdArray>>(
+        &Default::default(),
+        "ndarray",
+        false,
+    );
 }
 
 #[cfg(feature = "wgpu")]
 #[test]
 fn rbe_model_trains_under_the_learner_on_wgpu() {
     if let Some(device) = rbe::testing::wgpu_device() {
-        train_with_learner::<burn::backend::Autodiff<burn::backend::Wgpu>>(&device);
+        train_with_learner::<burn::backend::Autodiff<burn::backend::Wgpu>>(&device, "wgpu", false);
     }
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn learner_checkpoints_with_the_compact_recorder_reload_on_flex() {
+    train_with_learner::<burn::backend::Autodiff<burn::backend::Flex>>(
+        &Default::default(),
+        "flex-checkpoints",
+        true,
+    );
 }

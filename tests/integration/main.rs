@@ -1,6 +1,8 @@
-//! End-to-end tests of the examples' training paths, in one test binary (each test binary
-//! links all of Burn, so there is only this one).
+//! End-to-end tests of the examples' training paths, the backends and the recorders, in one
+//! test binary (each test binary links all of Burn, so there is only this one).
 
+mod backends;
 mod learner;
 mod mnist;
+mod records;
 mod transformer;

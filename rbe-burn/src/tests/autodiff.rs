@@ -183,31 +183,17 @@ fn check_transitions<B: RbeBackend>(device: &B::Device) {
     }
 }
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_autodiff_gradients() {
-    check_autodiff::<NdArray>(&Default::default(), RbeKernel::ClosedForm);
-}
+backend_tests!(autodiff_gradients, |B, device| {
+    check_autodiff::<B>(device, RbeKernel::ClosedForm)
+});
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_transitions_follow_paper_loop() {
-    check_transitions::<NdArray>(&Default::default());
-}
+// Only the CubeCL kernels have a CORDIC loop (see `op.rs`).
+backend_tests!(
+    autodiff_gradients_cordic,
+    [wgpu_cube, wgpu_fusion],
+    |B, device| check_autodiff::<B>(device, RbeKernel::Cordic)
+);
 
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_autodiff_gradients() {
-    if let Some(device) = wgpu_device() {
-        check_autodiff::<Wgpu>(&device, RbeKernel::ClosedForm);
-        check_autodiff::<Wgpu>(&device, RbeKernel::Cordic);
-    }
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_transitions_follow_paper_loop() {
-    if let Some(device) = wgpu_device() {
-        check_transitions::<Wgpu>(&device);
-    }
-}
+backend_tests!(transitions_follow_paper_loop, |B, device| {
+    check_transitions::<B>(device)
+});

@@ -27,19 +27,10 @@ fn check_full_rank<B: crate::RbeBackend>(device: &B::Device) {
     }
 }
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_full_rank_encoding_reproduces_the_dense_layer() {
-    check_full_rank::<NdArray>(&Default::default());
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_full_rank_encoding_reproduces_the_dense_layer() {
-    if let Some(device) = wgpu_device() {
-        check_full_rank::<Wgpu>(&device);
-    }
-}
+backend_tests!(
+    full_rank_encoding_reproduces_the_dense_layer,
+    |B, device| { check_full_rank::<B>(device) }
+);
 
 #[cfg(feature = "ndarray")]
 #[test]

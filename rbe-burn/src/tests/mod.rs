@@ -1,9 +1,82 @@
 //! Tests of the op, the autodiff step and the module against the f64 reference, on every
 //! backend compiled in. WGPU runs on whatever adapter is present (lavapipe in CI).
+//!
+//! Each backend test is one generic check instantiated by [`backend_tests!`] as a module of
+//! `#[test]`s named after the backends, e.g. `op::closed_form_op_matches_reference::flex`;
+//! filter with `cargo test -p rbe-burn wgpu_fusion`.
+
+/// One `#[test]` per backend for a generic check.
+///
+/// `backend_tests!(name, [backends], |B, device| body)` defines `mod name` with one test
+/// per listed backend, named after it; `body` sees the backend as the type `B` and a
+/// `device: &B::Device`. Without the list it covers all four:
+///
+/// | test | backend `B` | feature |
+/// |---|---|---|
+/// | `ndarray` | `NdArray<f32>` | `ndarray` |
+/// | `flex` | `Flex` | `flex` |
+/// | `wgpu_cube` | `CubeBackend<WgpuRuntime, f32, i32, u32>` (no fusion) | `wgpu` |
+/// | `wgpu_fusion` | `Wgpu<f32, i32>` = `Fusion<CubeBackend<..>>` | `wgpu` |
+///
+/// The WGPU tests skip without an adapter unless `RBE_REQUIRE_WGPU=1`.
+macro_rules! backend_tests {
+    ($name:ident, |$b:ident, $device:ident| $body:expr) => {
+        backend_tests!($name, [ndarray, flex, wgpu_cube, wgpu_fusion], |$b, $device| $body);
+    };
+    ($name:ident, [$($backend:ident),+ $(,)?], |$b:ident, $device:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(backend_tests!(@one $backend, |$b, $device| $body);)+
+        }
+    };
+    (@one ndarray, |$b:ident, $device:ident| $body:expr) => {
+        #[cfg(feature = "ndarray")]
+        #[test]
+        fn ndarray() {
+            type $b = $crate::tests::NdArray;
+            let $device = &Default::default();
+            $body;
+        }
+    };
+    (@one flex, |$b:ident, $device:ident| $body:expr) => {
+        #[cfg(feature = "flex")]
+        #[test]
+        fn flex() {
+            type $b = $crate::tests::Flex;
+            let $device = &Default::default();
+            $body;
+        }
+    };
+    (@one wgpu_cube, |$b:ident, $device:ident| $body:expr) => {
+        #[cfg(feature = "wgpu")]
+        #[test]
+        fn wgpu_cube() {
+            type $b = $crate::tests::WgpuCube;
+            if let Some(device) = $crate::testing::wgpu_device() {
+                let $device = &device;
+                $body;
+            }
+        }
+    };
+    (@one wgpu_fusion, |$b:ident, $device:ident| $body:expr) => {
+        #[cfg(feature = "wgpu")]
+        #[test]
+        fn wgpu_fusion() {
+            type $b = $crate::tests::WgpuFusion;
+            if let Some(device) = $crate::testing::wgpu_device() {
+                let $device = &device;
+                $body;
+            }
+        }
+    };
+}
 
 mod autodiff;
 mod encode;
+mod fuzz;
 mod module;
+mod nonfinite;
 mod op;
 mod record;
 mod step;
@@ -17,13 +90,24 @@ use rbe_cubecl::{BlockLayout, Packed128};
 
 use crate::RbeSeeds;
 
+/// NdArray, Burn's legacy CPU backend: the tensor-op default bodies.
 #[cfg(feature = "ndarray")]
 pub type NdArray = burn::backend::NdArray<f32>;
+/// Flex, Burn 0.21's recommended CPU backend: the tensor-op default bodies.
+#[cfg(feature = "flex")]
+pub type Flex = burn::backend::Flex;
+/// WGPU without fusion: the fused CubeCL kernels launched directly.
 #[cfg(feature = "wgpu")]
-pub type Wgpu = burn::backend::Wgpu<f32, i32>;
+pub type WgpuCube =
+    burn::backend::wgpu::CubeBackend<burn::backend::wgpu::WgpuRuntime, f32, i32, u32>;
+/// WGPU as Burn's default features build it (the dev-dependency turns `fusion` on): the
+/// kernels recorded as custom operations on the fusion stream.
+#[cfg(feature = "wgpu")]
+pub type WgpuFusion = burn::backend::Wgpu<f32, i32>;
 
+// `wgpu_fusion` really is the fusion backend: this does not compile otherwise.
 #[cfg(feature = "wgpu")]
-pub use crate::testing::wgpu_device;
+const _: fn(WgpuFusion) -> burn_fusion::Fusion<WgpuCube> = |b| b;
 
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)

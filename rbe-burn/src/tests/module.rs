@@ -53,19 +53,9 @@ fn check_forward<B: RbeBackend>(device: &B::Device) {
     }
 }
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_forward_matches_dense_reference() {
-    check_forward::<NdArray>(&Default::default());
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_forward_matches_dense_reference() {
-    if let Some(device) = wgpu_device() {
-        check_forward::<Wgpu>(&device);
-    }
-}
+backend_tests!(forward_matches_dense_reference, |B, device| {
+    check_forward::<B>(device)
+});
 
 #[cfg(feature = "ndarray")]
 #[test]

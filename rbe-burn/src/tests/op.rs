@@ -1,6 +1,5 @@
 //! The backend op against the f64 reference, through [`crate::verify_backend`].
 
-use super::*;
 use crate::{RbeBackend, RbeKernel, VerifyReport, verify_backend};
 
 fn assert_verified(report: VerifyReport) {
@@ -24,24 +23,14 @@ fn check<B: RbeBackend>(device: &B::Device, kernel: RbeKernel, seed: u64) {
     assert_verified(verify_backend::<B>(device, kernel, 30, seed));
 }
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_op_matches_reference() {
-    check::<NdArray>(&Default::default(), RbeKernel::ClosedForm, 11);
-}
+backend_tests!(closed_form_op_matches_reference, |B, device| {
+    check::<B>(device, RbeKernel::ClosedForm, 11)
+});
 
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_closed_form_op_matches_reference() {
-    if let Some(device) = wgpu_device() {
-        check::<Wgpu>(&device, RbeKernel::ClosedForm, 12);
-    }
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_cordic_op_matches_reference() {
-    if let Some(device) = wgpu_device() {
-        check::<Wgpu>(&device, RbeKernel::Cordic, 13);
-    }
-}
+// The tensor-op bodies (Flex, NdArray) run the closed form for either kernel; only the
+// CubeCL kernels have a CORDIC loop to check.
+backend_tests!(
+    cordic_op_matches_reference,
+    [wgpu_cube, wgpu_fusion],
+    |B, device| check::<B>(device, RbeKernel::Cordic, 13)
+);

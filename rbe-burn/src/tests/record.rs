@@ -64,35 +64,25 @@ fn round_trip<B: crate::RbeBackend, R: FileRecorder<B>>(
     assert_eq!(snapshot(&loaded), before, "{name}: bit-exact round trip");
 }
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_records_round_trip_bit_exact() {
-    let device = Default::default();
-    round_trip::<NdArray, _>(&device, DefaultRecorder::new(), "default");
-    round_trip::<NdArray, _>(
-        &device,
+/// Every full-precision path: Burn's default recorder, the checksummed one, and an autodiff
+/// model, which saves the same record (its transition probe is not saved).
+fn round_trips<B: crate::RbeBackend>(device: &B::Device) {
+    round_trip::<B, _>(device, DefaultRecorder::new(), "default");
+    round_trip::<B, _>(
+        device,
         RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
         "checksummed",
     );
-    // An autodiff model saves the same record (its transition probe is not saved).
-    round_trip::<Autodiff<NdArray>, _>(
-        &device,
+    round_trip::<Autodiff<B>, _>(
+        device,
         RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
         "autodiff",
     );
 }
 
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_records_round_trip_bit_exact() {
-    if let Some(device) = wgpu_device() {
-        round_trip::<Wgpu, _>(
-            &device,
-            RbeRecorder::<burn::record::FullPrecisionSettings>::new(),
-            "wgpu",
-        );
-    }
-}
+backend_tests!(records_round_trip_bit_exact, |B, device| {
+    round_trips::<B>(device)
+});
 
 fn saved<B: Backend + crate::RbeBackend>(device: &B::Device, name: &str) -> std::path::PathBuf {
     let path = dir().join(name).with_extension("rbe");
@@ -177,33 +167,84 @@ fn mismatched_records_are_typed_errors() {
     ] {
         let err =
             load_checked(other.init::<NdArray>(&device), &path, &recorder, &device).unwrap_err();
+        // The record carries the layer's structure, so each is refused before any
+        // parameter shape is compared.
         assert!(
-            matches!(err, RbeError::Shape { .. } | RbeError::Config(_)),
+            matches!(err, RbeError::RecordMismatch { .. }),
             "{other:?}: {err}"
         );
     }
 }
 
+/// A seed record holding a NaN `r` is refused when it is saved: no file is written.
 #[cfg(feature = "ndarray")]
 #[test]
-fn non_finite_seeds_in_a_record_are_rejected() {
+fn non_finite_seeds_are_refused_at_save() {
     let device = Default::default();
     let recorder = RbeRecorder::<burn::record::FullPrecisionSettings>::new();
-    let layer = config().init::<NdArray>(&device);
-    let n = layer.layout().num_blocks();
-    let mut record = layer.clone().into_record();
+    let mut record = config().init::<NdArray>(&device).into_record();
     let coords = record.seeds.coords.val().slice_assign(
         [0..1, 0..1],
         burn::tensor::Tensor::from_data([[f32::NAN]], &device),
     );
     record.seeds.coords = burn::module::Param::from_tensor(coords);
     let path = dir().join("nan.rbe");
-    Recorder::<NdArray>::record(&recorder, record, path.clone()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let err = Recorder::<NdArray>::record(&recorder, record, path.clone()).unwrap_err();
+    assert!(err.to_string().contains("seed 0"), "{err}");
+    assert!(!path.exists(), "nothing written");
+}
+
+/// A file whose seed 0 was altered on disk to a NaN `r` fails to load, whichever check
+/// catches it first (seed validation or the record's own integrity check).
+#[cfg(feature = "ndarray")]
+#[test]
+fn a_non_finite_seed_in_a_file_is_rejected() {
+    let device = Default::default();
+    let recorder = DefaultRecorder::new();
+    let layer = config().init::<NdArray>(&device);
+    let seed = layer.seeds_packed().unwrap()[0];
+    let path = dir().join("nan-on-disk");
+    layer.save_file(&path, &recorder).unwrap();
+    let path = path.with_extension("mpk");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // `lo` = r bits << 32 | theta bits, a MessagePack uint64: 0xcf and 8 big-endian bytes.
+    let mut pattern = vec![0xcf];
+    pattern.extend(seed.lo.to_be_bytes());
+    let at = bytes
+        .windows(pattern.len())
+        .position(|w| w == pattern.as_slice())
+        .expect("seed 0's lo in the file");
+    bytes[at + 1..at + 5].copy_from_slice(&f32::NAN.to_bits().to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
     let err =
         load_checked(config().init::<NdArray>(&device), &path, &recorder, &device).unwrap_err();
     assert!(
-        matches!(err, RbeError::NonFinite(ref p) if p.contains("seeds")),
-        "{err} (n = {n})"
+        matches!(err, RbeError::Recorder(_) | RbeError::NonFinite(_)),
+        "{err}"
+    );
+}
+
+/// Non-finite values in the other float parameters are saved as they are and rejected by
+/// `load_checked`.
+#[cfg(feature = "ndarray")]
+#[test]
+fn a_non_finite_bias_in_a_record_is_rejected() {
+    let device = Default::default();
+    let recorder = RbeRecorder::<burn::record::FullPrecisionSettings>::new();
+    let mut layer = config().init::<NdArray>(&device);
+    let bias = layer.bias.take().unwrap().val().slice_assign(
+        0..1,
+        burn::tensor::Tensor::from_data([f32::INFINITY], &device),
+    );
+    layer.bias = Some(burn::module::Param::from_tensor(bias));
+    let path = dir().join("inf-bias.rbe");
+    layer.save_file(&path, &recorder).unwrap();
+    let err =
+        load_checked(config().init::<NdArray>(&device), &path, &recorder, &device).unwrap_err();
+    assert!(
+        matches!(err, RbeError::NonFinite(ref p) if p.contains("bias")),
+        "{err}"
     );
 }
 

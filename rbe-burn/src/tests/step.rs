@@ -56,16 +56,6 @@ fn check_step<B: RbeBackend>(device: &B::Device) {
     );
 }
 
-#[cfg(feature = "ndarray")]
-#[test]
-fn ndarray_step_equals_reference_step() {
-    check_step::<NdArray>(&Default::default());
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_step_equals_reference_step() {
-    if let Some(device) = wgpu_device() {
-        check_step::<Wgpu>(&device);
-    }
-}
+backend_tests!(step_equals_reference_step, |B, device| check_step::<B>(
+    device
+));

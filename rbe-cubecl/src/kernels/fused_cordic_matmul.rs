@@ -11,7 +11,7 @@ use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
 use super::cordic::cordic_weight;
-use super::launch::{KernelDtypes, arg, dims, empty};
+use super::launch::{KernelDtypes, arg, dims, empty, to_u32};
 use crate::BlockLayout;
 
 const TILE: u32 = 16;
@@ -104,13 +104,17 @@ pub fn fused_cordic_matmul<R: Runtime>(
     let y = empty(client, &[batch, layout.rows], dtypes.float);
     fused_cordic_matmul_kernel::launch::<R>(
         client,
-        CubeCount::Static(rows.div_ceil(TILE), (batch as u32).div_ceil(TILE), 1),
+        CubeCount::Static(
+            rows.div_ceil(TILE),
+            to_u32("batch", batch).div_ceil(TILE),
+            1,
+        ),
         CubeDim::new_2d(TILE, TILE),
         arg(x, &[batch, layout.cols]),
         arg(coords, &[n, 2]),
         arg(bits, &[n, 2]),
         arg(&y, &[batch, layout.rows]),
-        batch as u32,
+        to_u32("batch", batch),
         rows,
         cols,
         br,

@@ -66,9 +66,20 @@ pub(crate) fn elementwise<R: Runtime>(
     )
 }
 
+/// `value` as a u32 kernel scalar or launch size.
+///
+/// # Panics
+/// If it does not fit. `BlockLayout::new` bounds every layout size and `RbeLinear` bounds the
+/// batch, so only a caller that bypasses both can reach this; the panic keeps a too-large
+/// size from being truncated into a wrong launch.
+pub(crate) fn to_u32(what: &str, value: usize) -> u32 {
+    u32::try_from(value)
+        .unwrap_or_else(|_| panic!("{what} = {value} does not fit the kernels' u32 indices"))
+}
+
 /// One cube per seed, spread over two dimensions to stay under the 65535 limit.
 pub(crate) fn per_seed(layout: &BlockLayout) -> (CubeCount, u32) {
-    let n = layout.num_blocks() as u32;
+    let n = to_u32("number of seeds", layout.num_blocks());
     let x = n.min(65_535);
     (CubeCount::Static(x, n.div_ceil(x), 1), x)
 }
@@ -76,11 +87,11 @@ pub(crate) fn per_seed(layout: &BlockLayout) -> (CubeCount, u32) {
 /// `(rows, cols, br, bc, nJ)` as kernel scalars.
 pub(crate) fn dims(layout: &BlockLayout) -> [u32; 5] {
     [
-        layout.rows as u32,
-        layout.cols as u32,
-        layout.block_rows as u32,
-        layout.block_cols as u32,
-        layout.col_blocks() as u32,
+        to_u32("rows", layout.rows),
+        to_u32("cols", layout.cols),
+        to_u32("block_rows", layout.block_rows),
+        to_u32("block_cols", layout.block_cols),
+        to_u32("column blocks", layout.col_blocks()),
     ]
 }
 

@@ -6,7 +6,7 @@
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
-use super::launch::{KernelDtypes, arg, dims, elementwise, empty};
+use super::launch::{KernelDtypes, arg, dims, elementwise, empty, to_u32};
 use crate::BlockLayout;
 
 /// One thread per seed, summing `batch * br` products.
@@ -78,7 +78,7 @@ pub fn seed_gradients<R: Runtime>(
         arg(u, &[batch, nj as usize, 2, br as usize]),
         arg(coef, &[n, 4]),
         arg(&grad, &[n, 2]),
-        batch as u32,
+        to_u32("batch", batch),
         rows,
         br,
         nj,

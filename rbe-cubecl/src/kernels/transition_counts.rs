@@ -9,7 +9,7 @@
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
-use super::launch::{KernelDtypes, arg, dims, empty, per_seed};
+use super::launch::{KernelDtypes, arg, dims, empty, per_seed, to_u32};
 use crate::BlockLayout;
 
 const THREADS: u32 = 64;
@@ -133,7 +133,7 @@ pub fn transition_counts<R: Runtime>(
         arg(g, &[batch, layout.rows]),
         arg(&counts, &[n, 4]),
         InputScalar::new(threshold, dtypes.float),
-        batch as u32,
+        to_u32("batch", batch),
         rows,
         cols,
         br,
