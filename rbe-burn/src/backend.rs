@@ -15,6 +15,12 @@ use crate::spec::{RbeGrads, RbeSpec};
 /// `Cuda`) records them as custom operations run by its inner backend, and `Autodiff<B>` adds
 /// the backward step. The impls live in `backends/`, one file per backend.
 ///
+/// # Panics
+/// The methods take raw primitives and trust the [`RbeSpec`]: tensors whose shapes differ
+/// from what the spec implies (listed per method) make the backend panic. [`crate::RbeLinear`]
+/// builds the spec and the seed tensors together and checks the input
+/// ([`crate::RbeLinear::try_forward`]), so code that goes through the module never sees this.
+///
 /// # Seeds on the device
 /// - `coords`: float `[n_blocks, 2]`, columns `(r, theta)`: the trainable part.
 /// - `bits`: int `[n_blocks, 2]`, the 64 `hi` bits as two i32 bit patterns: column 0 holds

@@ -33,15 +33,13 @@ pub use encode::EncodeReport;
 pub use error::RbeError;
 pub use finite::check_finite;
 pub use init::RbeInitializer;
-pub use linear::{RbeLinear, SEED_BYTES, StorageReport, rbe_linear};
+pub use linear::{RbeLinear, SEED_BYTES, StorageReport};
 pub use record::{ParamShape, RbeRecorder, load_checked, param_shapes};
 pub use residual::LowRankResidual;
 pub use seeds::RbeSeeds;
 pub use seeds_record::{RbeLayerHeader, RbeSeedsItem, RbeSeedsRecord};
 pub use spec::{RbeGrads, RbeKernel, RbeSpec};
-pub use transitions::{
-    RbeOptimizer, apply_state_transitions, apply_state_transitions_multi, transition_bits,
-};
+pub use transitions::{RbeOptimizer, apply_state_transitions, apply_state_transitions_multi};
 pub use verify::{VerifyReport, rel_err, verification_cases, verify_backend};
 
 pub use rbe_cubecl::{BlockLayout, Packed128};

@@ -279,7 +279,7 @@ impl<B: RbeBackend> RbeLinear<B> {
 /// # Shapes
 /// - `x`: `[batch, d_input]`
 /// - returns `[batch, d_output]`
-pub fn rbe_linear<B: RbeBackend>(
+pub(crate) fn rbe_linear<B: RbeBackend>(
     x: Tensor<B, 2>,
     seeds: &RbeSeeds<B>,
     spec: &RbeSpec,

@@ -87,7 +87,7 @@ where
 ///
 /// # Shapes
 /// - `bits`: `[n, 2]` i32 halves, `counts`: `[n, 4]` integer-valued floats.
-pub fn transition_bits<B: Backend>(
+pub(crate) fn transition_bits<B: Backend>(
     bits: Tensor<B, 2, Int>,
     counts: Tensor<B, 2>,
 ) -> Tensor<B, 2, Int> {
