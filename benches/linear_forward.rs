@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! cargo bench --bench linear_forward -- --quick
-//! RBE_BENCH_BACKENDS=ndarray,wgpu RBE_BENCH_SHAPES=4096x4096 RBE_BENCH_BATCHES=1,256 \
+//! RBE_BENCH_BACKENDS=flex,wgpu RBE_BENCH_SHAPES=4096x4096 RBE_BENCH_BATCHES=1,256 \
 //!     cargo bench --bench linear_forward -- --quick
 //! ```
 //!
-//! Grid variables (comma lists): `RBE_BENCH_BACKENDS` (ndarray), `RBE_BENCH_SHAPES`
+//! Grid variables (comma lists): `RBE_BENCH_BACKENDS` (`flex`, the default; `wgpu`, Burn's
+//! default fusion backend; `ndarray`, legacy; `cuda`), `RBE_BENCH_SHAPES`
 //! (`d_input x d_output`), `RBE_BENCH_BATCHES`, `RBE_BENCH_BLOCKS`, `RBE_BENCH_KERNELS`;
 //! effort: `RBE_BENCH_WARMUP`, `RBE_BENCH_MIN_CALLS`, `RBE_BENCH_SAMPLES`, `RBE_BENCH_SECS`,
 //! `RBE_BENCH_INPUTS`.

@@ -8,7 +8,8 @@
 //! Layers never call the decode (their forward is fused); it is what inspection and tests
 //! use, and on CubeCL backends with `RbeKernel::Cordic` it runs the paper's per-weight
 //! CORDIC loop, so its throughput is the cost of generating weights one by one. Backends
-//! without CubeCL kernels (NdArray) decode with the closed form whichever kernel is asked.
+//! without CubeCL kernels (Flex, NdArray) decode with the closed form whichever kernel is
+//! asked.
 //! `RBE_BENCH_SHAPES`, `RBE_BENCH_BLOCKS`, `RBE_BENCH_KERNELS` and the effort variables
 //! apply as in `linear_forward`; `RBE_BENCH_INPUTS` is the number of seed sets rotated.
 

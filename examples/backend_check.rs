@@ -1,20 +1,60 @@
 //! Runs the RBE op (forward, backward, decode, transition counts) of one backend on random
-//! shapes against the f64 reference and prints one JSON line.
+//! shapes against the f64 reference and prints one JSON line. It exits with status 1 when an
+//! error exceeds `--tolerance` (the unit tests' 1e-5) or a transition count differs.
 //!
 //! ```sh
-//! cargo run --example backend_check -- --backend ndarray
+//! cargo run --example backend_check -- --backend flex
 //! cargo run --example backend_check -- --backend wgpu --kernel cordic
+//! cargo run --example backend_check -- --backend wgpu-cube
 //! cargo run --release --features cuda --example backend_check -- --backend cuda
 //! ```
+//!
+//! Backends:
+//! - `flex`: `burn::backend::Flex`, Burn 0.21's recommended CPU backend (tensor-op bodies).
+//! - `wgpu`: `burn::backend::Wgpu`, i.e. `Fusion<CubeBackend<WgpuRuntime, ..>>` with Burn's
+//!   default features: the RBE op is recorded on the fusion stream and runs the CubeCL kernels.
+//! - `wgpu-cube`: `CubeBackend<WgpuRuntime, f32, i32, u32>` used directly, fusion off.
+//! - `ndarray`: `burn::backend::NdArray` (legacy CPU backend; tensor-op bodies).
+//! - `cuda`: `burn::backend::Cuda` (fusion on); needs the `cuda` feature and a GPU.
 
 use clap::{Parser, ValueEnum};
 use rbe::{RbeBackend, RbeKernel, VerifyReport, verify_backend};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BackendArg {
-    Ndarray,
+    /// Flex on the CPU.
+    Flex,
+    /// Burn's default WGPU backend (fusion on).
     Wgpu,
+    /// WGPU through `CubeBackend` directly (fusion off).
+    WgpuCube,
+    /// NdArray on the CPU (legacy).
+    Ndarray,
+    /// Burn's default CUDA backend (fusion on); `--features cuda`.
     Cuda,
+}
+
+impl BackendArg {
+    /// The name on the command line and in the printed line.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::Wgpu => "wgpu",
+            Self::WgpuCube => "wgpu-cube",
+            Self::Ndarray => "ndarray",
+            Self::Cuda => "cuda",
+        }
+    }
+
+    /// The cargo feature that compiles the backend in.
+    fn feature(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::Wgpu | Self::WgpuCube => "wgpu",
+            Self::Ndarray => "ndarray",
+            Self::Cuda => "cuda",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -38,12 +78,15 @@ struct Args {
     /// RNG seed for shapes, seeds and inputs.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Largest relative error that passes (the unit tests use 1e-5).
+    #[arg(long, default_value_t = 1e-5)]
+    tolerance: f64,
 }
 
 /// The printed line, fields in the order the issue lists them, then the extras.
 #[derive(serde::Serialize)]
 struct Line {
-    backend: String,
+    backend: &'static str,
     forward_max_rel_err: f64,
     grad_x_max_rel_err: f64,
     grad_seed_max_rel_err: f64,
@@ -52,6 +95,8 @@ struct Line {
     kernel: RbeKernel,
     cases: usize,
     device: String,
+    tolerance: f64,
+    pass: bool,
 }
 
 /// Verifies `B` on its default device.
@@ -59,22 +104,30 @@ fn check<B: RbeBackend>(args: &Args, kernel: RbeKernel) -> VerifyReport {
     verify_backend::<B>(&Default::default(), kernel, args.cases, args.seed)
 }
 
+#[cfg(feature = "wgpu")]
+type WgpuCube = burn_cubecl::CubeBackend<burn::backend::wgpu::WgpuRuntime, f32, i32, u32>;
+
 fn run(args: &Args) -> Result<VerifyReport, String> {
     let kernel = match args.kernel {
         KernelArg::ClosedForm => RbeKernel::ClosedForm,
         KernelArg::Cordic => RbeKernel::Cordic,
     };
     match args.backend {
-        #[cfg(feature = "ndarray")]
-        BackendArg::Ndarray => Ok(check::<burn::backend::NdArray<f32>>(args, kernel)),
+        #[cfg(feature = "flex")]
+        BackendArg::Flex => Ok(check::<burn::backend::Flex<f32, i32>>(args, kernel)),
         #[cfg(feature = "wgpu")]
         BackendArg::Wgpu => Ok(check::<burn::backend::Wgpu<f32, i32>>(args, kernel)),
+        #[cfg(feature = "wgpu")]
+        BackendArg::WgpuCube => Ok(check::<WgpuCube>(args, kernel)),
+        #[cfg(feature = "ndarray")]
+        BackendArg::Ndarray => Ok(check::<burn::backend::NdArray<f32>>(args, kernel)),
         #[cfg(feature = "cuda")]
         BackendArg::Cuda => Ok(check::<burn::backend::Cuda<f32, i32>>(args, kernel)),
         #[allow(unreachable_patterns)]
         other => Err(format!(
-            "backend {other:?} is not compiled in; rebuild with `--features {}`",
-            format!("{other:?}").to_lowercase()
+            "backend {} is not compiled in; rebuild with `--features {}`",
+            other.name(),
+            other.feature()
         )),
     }
 }
@@ -90,14 +143,23 @@ fn main() {
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
         Err(format!(
-            "the {:?} backend failed (is its device and driver present?): {reason}",
-            args.backend
+            "the {} backend failed (is its device and driver present?): {reason}",
+            args.backend.name()
         ))
     });
     match outcome {
         Ok(report) => {
+            let pass = [
+                report.forward_max_rel_err,
+                report.grad_x_max_rel_err,
+                report.grad_seed_max_rel_err,
+                report.decode_max_rel_err,
+            ]
+            .iter()
+            .all(|&err| err <= args.tolerance)
+                && report.transitions_equal;
             let line = Line {
-                backend: format!("{:?}", args.backend).to_lowercase(),
+                backend: args.backend.name(),
                 forward_max_rel_err: report.forward_max_rel_err,
                 grad_x_max_rel_err: report.grad_x_max_rel_err,
                 grad_seed_max_rel_err: report.grad_seed_max_rel_err,
@@ -106,8 +168,18 @@ fn main() {
                 kernel: report.kernel,
                 cases: report.cases,
                 device: report.backend,
+                tolerance: args.tolerance,
+                pass,
             };
             println!("{}", serde_json::to_string(&line).expect("plain data"));
+            if !pass {
+                eprintln!(
+                    "backend_check: {} exceeds the tolerance {:e} or miscounts transitions",
+                    args.backend.name(),
+                    args.tolerance
+                );
+                std::process::exit(1);
+            }
         }
         Err(err) => {
             eprintln!("backend_check: {err}");

@@ -2,22 +2,26 @@
 # Regenerates every committed bench result on this machine, then the README's speed table
 # (benches/results/speed_table.md) and chart (benches/results/speedup.png).
 #
-# - NdArray has no CORDIC kernel: its fallback evaluates the exact closed form whichever
-#   kernel is asked, so only the closed form is timed there.
-# - WGPU runs on whatever adapter wgpu picks; on a machine without a GPU that is Mesa's
+# - Flex is the CPU backend (Burn 0.21's recommended one); NdArray is legacy and runs only
+#   when asked (`BACKENDS=ndarray`), to reproduce the older results. Neither has a CORDIC
+#   kernel: their fallback evaluates the exact closed form whichever kernel is asked, so only
+#   the closed form is timed there.
+# - WGPU is `burn::backend::Wgpu` with Burn's default features, i.e. fusion and autotune on.
+#   It runs on whatever adapter wgpu picks; on a machine without a GPU that is Mesa's
 #   software Vulkan (lavapipe). The CORDIC kernel generates every weight with the 20-step
 #   loop, which lavapipe cannot do at the larger shapes in reasonable time, so it is timed
 #   at 1024x1024, batches 1 and 32 only. On lavapipe the whole WGPU part takes about an
 #   hour; the closed-form 4096x11008 B=8 batch-256 case alone takes minutes per call.
 # - CUDA: `BACKENDS=cuda scripts/benches.sh` after building with `--features cuda`.
 #
-# Usage: scripts/benches.sh            (ndarray and wgpu, default effort)
-#        BACKENDS=ndarray scripts/benches.sh -- --quick
+# Usage: scripts/benches.sh            (flex and wgpu, default effort)
+#        BACKENDS=flex scripts/benches.sh -- --quick
+#        BACKENDS=ndarray scripts/benches.sh   (legacy CPU backend)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BACKENDS=${BACKENDS:-ndarray,wgpu}
+BACKENDS=${BACKENDS:-flex,wgpu}
 export CARGO_INCREMENTAL=0
 if [[ -z "${XDG_RUNTIME_DIR:-}" ]]; then
     XDG_RUNTIME_DIR=$(mktemp -d)
@@ -35,12 +39,12 @@ bench() {
 
 for backend in ${BACKENDS//,/ }; do
     case "${backend}" in
-    ndarray)
-        bench RBE_BENCH_BACKENDS=ndarray RBE_BENCH_KERNELS=closed-form \
+    flex | ndarray)
+        bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=closed-form \
             cargo bench "${features[@]}" --bench linear_forward -- "${@}"
-        bench RBE_BENCH_BACKENDS=ndarray RBE_BENCH_KERNELS=closed-form \
+        bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=closed-form \
             cargo bench "${features[@]}" --bench training_step -- "${@}"
-        bench RBE_BENCH_BACKENDS=ndarray RBE_BENCH_KERNELS=closed-form \
+        bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=closed-form \
             cargo bench "${features[@]}" --bench weight_generation -- "${@}"
         ;;
     wgpu | cuda)
@@ -54,7 +58,7 @@ for backend in ${BACKENDS//,/ }; do
             cargo bench "${features[@]}" --bench weight_generation -- "${@}"
         ;;
     *)
-        echo "unknown backend ${backend} (ndarray, wgpu, cuda)" >&2
+        echo "unknown backend ${backend} (flex, wgpu, ndarray, cuda)" >&2
         exit 1
         ;;
     esac

@@ -10,13 +10,17 @@
 # i.e. 2 to 5 hours per 2000-step run; at these sizes the five runs take 1.5 to 2 hours
 # there. Extra flags override the sizes, e.g. `scripts/transformer_table.sh --steps 500`.
 #
+# The backend defaults to Flex, Burn 0.21's recommended CPU backend. The committed table was
+# produced with NdArray (legacy): `BACKEND=ndarray scripts/transformer_table.sh` reproduces it.
+#
 # Usage: scripts/transformer_table.sh [extra transformer flags]
 #        BACKEND=wgpu scripts/transformer_table.sh
+#        BACKEND=ndarray scripts/transformer_table.sh   (legacy CPU backend)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BACKEND=${BACKEND:-ndarray}
+BACKEND=${BACKEND:-flex}
 OUT=${OUT:-benches/results/transformer_table.md}
 export CARGO_INCREMENTAL=0
 

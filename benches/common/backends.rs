@@ -1,7 +1,16 @@
 //! The backends a bench can run on, chosen at run time by `RBE_BENCH_BACKENDS`.
 //!
-//! A backend that was not compiled in (`wgpu`, `cuda` features) or cannot start here (CUDA
-//! without a GPU) is skipped with a message, so the benches build and run anywhere.
+//! - `flex` (the default): `burn::backend::Flex`, Burn 0.21's recommended CPU backend; its
+//!   dense `Linear` is the CPU baseline.
+//! - `wgpu`: `burn::backend::Wgpu`, which with Burn's default features is
+//!   `Fusion<CubeBackend<WgpuRuntime, ..>>` (fusion and autotune on).
+//! - `ndarray`: `burn::backend::NdArray`, legacy in Burn 0.21 (its dense `Linear` copies the
+//!   weight on every call), kept so the older results can be reproduced.
+//! - `cuda`: `burn::backend::Cuda` (fusion on), with `--features cuda`.
+//!
+//! A backend that was not compiled in (`flex`, `ndarray`, `wgpu`, `cuda` features) or cannot
+//! start here (CUDA without a GPU) is skipped with a message, so the benches build and run
+//! anywhere.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -10,8 +19,12 @@ use rbe::RbeBackend;
 
 use super::schema::BackendInfo;
 
-/// Comma-separated backend names; default `ndarray`.
+/// Comma-separated backend names (`flex`, `wgpu`, `ndarray`, `cuda`); default
+/// [`DEFAULT_BACKENDS`].
 pub const BACKENDS_ENV: &str = "RBE_BENCH_BACKENDS";
+
+/// The backends measured when `RBE_BENCH_BACKENDS` is unset: Flex, the CPU backend.
+pub const DEFAULT_BACKENDS: &str = "flex";
 
 /// What the benches need from a backend beyond running RBE layers.
 pub trait BenchBackend: RbeBackend {
@@ -48,13 +61,16 @@ pub trait PerBackend {
 /// # Panics
 /// On a name that is not a backend at all, so a typo does not silently measure nothing.
 pub fn for_each_selected(job: &mut impl PerBackend) {
-    let names = std::env::var(BACKENDS_ENV).unwrap_or_else(|_| "ndarray".into());
+    let names = std::env::var(BACKENDS_ENV).unwrap_or_else(|_| DEFAULT_BACKENDS.into());
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match name {
+            "flex" => flex_bench::run(job),
             "ndarray" => ndarray_bench::run(job),
             "wgpu" => wgpu_bench::run(job),
             "cuda" => cuda_bench::run(job),
-            other => panic!("{BACKENDS_ENV}: unknown backend `{other}` (ndarray, wgpu, cuda)"),
+            other => {
+                panic!("{BACKENDS_ENV}: unknown backend `{other}` (flex, wgpu, ndarray, cuda)")
+            }
         }
     }
 }
@@ -71,13 +87,57 @@ fn start_then<B: BenchBackend>(job: &mut impl PerBackend) {
     }
 }
 
+#[cfg(feature = "flex")]
+mod flex_bench {
+    use super::{BenchBackend, PerBackend, start_then};
+    use crate::common::memory;
+    use crate::common::schema::BackendInfo;
+
+    /// Flex with f32 floats and i32 ints, Burn 0.21's recommended CPU backend.
+    pub type FlexBench = burn::backend::Flex<f32, i32>;
+
+    pub fn run(job: &mut impl PerBackend) {
+        start_then::<FlexBench>(job);
+    }
+
+    impl BenchBackend for FlexBench {
+        const NAME: &'static str = "flex";
+
+        fn start() -> Result<(Self::Device, BackendInfo), String> {
+            Ok((
+                Default::default(),
+                BackendInfo {
+                    name: Self::NAME.into(),
+                    device: "host CPU (burn-flex with Burn's default features: SIMD, rayon)".into(),
+                    memory_probe: memory::HEAP_PROBE.into(),
+                },
+            ))
+        }
+
+        fn bytes_in_use(_device: &Self::Device) -> u64 {
+            memory::heap_in_use()
+        }
+
+        fn peak_during<O>(_device: &Self::Device, f: impl FnOnce() -> O) -> (O, u64) {
+            memory::heap_peak(f)
+        }
+    }
+}
+
+#[cfg(not(feature = "flex"))]
+mod flex_bench {
+    pub fn run(_job: &mut impl super::PerBackend) {
+        eprintln!("skipping flex: built without the `flex` feature");
+    }
+}
+
 #[cfg(feature = "ndarray")]
 mod ndarray_bench {
     use super::{BenchBackend, PerBackend, start_then};
     use crate::common::memory;
     use crate::common::schema::BackendInfo;
 
-    /// NdArray with f32 floats, as the project's tests use it.
+    /// NdArray with f32 floats (legacy CPU backend in Burn 0.21).
     pub type NdArrayBench = burn::backend::NdArray<f32>;
 
     pub fn run(job: &mut impl PerBackend) {
@@ -92,7 +152,9 @@ mod ndarray_bench {
                 Default::default(),
                 BackendInfo {
                     name: Self::NAME.into(),
-                    device: "host CPU (burn-ndarray as configured by this workspace)".into(),
+                    device: "host CPU (burn-ndarray, legacy in Burn 0.21, as configured by \
+                             this workspace)"
+                        .into(),
                     memory_probe: memory::HEAP_PROBE.into(),
                 },
             ))
@@ -125,6 +187,7 @@ mod wgpu_bench {
     use crate::common::memory;
     use crate::common::schema::BackendInfo;
 
+    /// Burn's default WGPU backend: `Fusion<CubeBackend<WgpuRuntime, f32, i32, u32>>`.
     pub type WgpuBench = Wgpu<f32, i32>;
 
     pub fn run(job: &mut impl PerBackend) {

@@ -1,5 +1,6 @@
-//! A counting global allocator: NdArray keeps tensors on the Rust heap and exposes no
-//! memory statistics, so the heap itself is the only place its peak can be read.
+//! A counting global allocator: the CPU backends (Flex, NdArray) keep tensors on the Rust
+//! heap and expose no memory statistics, so the heap itself is the only place their peak can
+//! be read.
 //!
 //! The cost is two relaxed atomic operations per allocation, paid equally by the dense and
 //! RBE variants. Memory that C libraries allocate (e.g. a Vulkan driver) is not seen; CubeCL

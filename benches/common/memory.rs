@@ -7,16 +7,16 @@ use burn_cubecl::CubeRuntime;
 
 use super::heap_meter;
 
-/// How the NdArray numbers are obtained.
-pub const HEAP_PROBE: &str = "NdArray exposes no memory counters; peak of live Rust-heap bytes \
-     above the level before the call (counting global allocator)";
+/// How the CPU numbers (Flex, NdArray) are obtained.
+pub const HEAP_PROBE: &str = "the CPU backends (Flex, NdArray) expose no memory counters; peak \
+     of live Rust-heap bytes above the level before the call (counting global allocator)";
 
 /// How the CubeCL numbers are obtained.
 pub const CUBE_PROBE: &str = "CubeCL client memory_usage() (no peak counter exists): after an \
      explicit memory_cleanup, bytes_reserved after the call minus bytes_in_use before it; pages \
      are not returned mid-call, so every byte live at the peak is inside that difference";
 
-/// Live heap bytes (NdArray tensors live on the Rust heap).
+/// Live heap bytes (Flex and NdArray tensors live on the Rust heap).
 pub fn heap_in_use() -> u64 {
     heap_meter::live_bytes() as u64
 }

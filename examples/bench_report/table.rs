@@ -72,7 +72,7 @@ fn heading(out: &mut String, run: &RunFile) {
          Machine: {} ({} cores, {:.0} GiB RAM, {}), label `{}`. Device: {}. \
          Code: {}. {} to {} timed calls per case{}.{}\n",
         run.bench,
-        run.backend.name,
+        backend_label(&run.backend.name),
         m.cpu,
         m.cpu,
         m.cores,
@@ -87,6 +87,15 @@ fn heading(out: &mut String, run: &RunFile) {
         load,
     )
     .unwrap();
+}
+
+/// The backend's name as a heading shows it: NdArray is marked legacy (Burn 0.21 recommends
+/// Flex on the CPU).
+fn backend_label(name: &str) -> String {
+    match name {
+        "ndarray" => "ndarray (legacy CPU backend)".into(),
+        other => other.into(),
+    }
 }
 
 fn find<'a>(
@@ -211,8 +220,8 @@ fn training_step(out: &mut String, run: &RunFile) {
 fn weight_generation(out: &mut String, run: &RunFile) {
     out.push_str(
         "Decoding a whole layer with `rbe_decode`, against streaming the same number of \
-         dense f32 weights (`dense-stream`, `w * 1`). NdArray has no CORDIC kernel and decodes \
-         with the closed form for both.\n\n\
+         dense f32 weights (`dense-stream`, `w * 1`). The CPU backends (Flex, NdArray) have no \
+         CORDIC kernel and decode with the closed form for both.\n\n\
          | shape | block | variant | median | weights/s | x dense-stream |\n\
          |---|---:|---|---:|---:|---:|\n",
     );

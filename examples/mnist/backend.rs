@@ -6,11 +6,14 @@ use rbe::RbeBackend;
 /// The backends the example can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
-    /// WGPU (Vulkan, Metal, DX12 or GL; lavapipe on a CPU-only machine).
+    /// Flex on the CPU (`burn::backend::Flex`, Burn 0.21's recommended CPU backend).
+    Flex,
+    /// WGPU (`burn::backend::Wgpu`, fusion on: Vulkan, Metal, DX12 or GL; lavapipe on a
+    /// CPU-only machine).
     Wgpu,
-    /// NdArray on the CPU.
+    /// NdArray on the CPU (legacy: Burn 0.21 recommends Flex).
     Ndarray,
-    /// CUDA; needs the `cuda` feature at build time.
+    /// CUDA (`burn::backend::Cuda`, fusion on); needs the `cuda` feature at build time.
     Cuda,
 }
 
@@ -18,6 +21,7 @@ impl BackendKind {
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Flex => "flex",
             Self::Wgpu => "wgpu",
             Self::Ndarray => "ndarray",
             Self::Cuda => "cuda",
@@ -59,6 +63,8 @@ impl std::fmt::Display for Unavailable {
 
 impl std::error::Error for Unavailable {}
 
+#[cfg(feature = "flex")]
+type FlexTrain = burn::backend::Autodiff<burn::backend::Flex<f32, i32>>;
 #[cfg(feature = "wgpu")]
 type WgpuTrain = burn::backend::Autodiff<burn::backend::Wgpu<f32, i32>>;
 #[cfg(feature = "ndarray")]
@@ -70,6 +76,8 @@ type CudaTrain = burn::backend::Autodiff<burn::backend::Cuda<f32, i32>>;
 pub fn dispatch<J: BackendJob>(kind: BackendKind, job: J) -> Result<J::Output, Unavailable> {
     let name = kind.name();
     match kind {
+        #[cfg(feature = "flex")]
+        BackendKind::Flex => Ok(job.run::<FlexTrain>(Default::default(), name)),
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => Ok(job.run::<WgpuTrain>(Default::default(), name)),
         #[cfg(feature = "ndarray")]

@@ -1,15 +1,21 @@
-//! MNIST through burn-dataset's `MnistDataset`, fed from local files so nothing is downloaded.
+//! MNIST through burn-dataset's `MnistDataset`, from local files when there are any.
 //!
 //! `MnistDataset` reads the gunzipped IDX files from `<cache>/burn-dataset/mnist/{train,test}/`
 //! (`<cache>` is `dirs::cache_dir()`, usually `~/.cache`) and downloads a file only when it is
 //! absent there. [`prepare`] fills that folder from the four canonical `.gz` files in a local
-//! directory first, checking each file's content, so the download path is never taken.
+//! directory first (`--data-dir`, `$RBE_MNIST_DIR` or `../shared/data/mnist` beside the
+//! repository), checking each file's content, so local files take precedence and nothing is
+//! downloaded when they are complete. Only when some file is neither there nor in the cache
+//! does [`Mnist::load`] take burn-dataset's own download route (`MnistDataset::train()` /
+//! `test()`, from the CVDF mirror), bounded by [`DOWNLOAD_TIMEOUT_ENV`] seconds; if that fails
+//! (offline, say) the error names the local options.
 
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Once, mpsc};
+use std::time::Duration;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::transform::PartialDataset;
@@ -20,6 +26,20 @@ use sha2::{Digest, Sha256};
 
 /// Environment variable naming the directory with the four MNIST `.gz` files.
 pub const DATA_DIR_ENV: &str = "RBE_MNIST_DIR";
+
+/// Environment variable: seconds the download route may take before the run gives up
+/// (default [`DEFAULT_DOWNLOAD_TIMEOUT_S`]).
+pub const DOWNLOAD_TIMEOUT_ENV: &str = "RBE_MNIST_DOWNLOAD_TIMEOUT_S";
+
+/// The download route's time limit when [`DOWNLOAD_TIMEOUT_ENV`] is unset: the four files
+/// are 11 MB compressed.
+pub const DEFAULT_DOWNLOAD_TIMEOUT_S: u64 = 300;
+
+/// Where `MnistDataset` downloads from (burn-dataset 0.21's CVDF mirror), for messages.
+const DOWNLOAD_URL: &str = "https://storage.googleapis.com/cvdf-datasets/mnist/";
+
+/// The name of the thread that runs the download, so its panic is reported, not printed.
+const DOWNLOAD_THREAD: &str = "mnist-download";
 
 /// Pixels per image (28 x 28).
 pub const IMAGE_PIXELS: usize = 28 * 28;
@@ -93,6 +113,8 @@ pub enum DataError {
         files: Vec<&'static str>,
         /// The cache folder `MnistDataset` reads.
         cache: PathBuf,
+        /// Why burn-dataset's download did not provide them; `None` if it was not tried.
+        download: Option<String>,
     },
     /// A file exists but is not the canonical one.
     Corrupt {
@@ -120,22 +142,41 @@ impl fmt::Display for DataError {
                 origin,
                 files,
                 cache,
+                download,
             } => {
-                writeln!(f, "MNIST data not found; this example never downloads it.")?;
+                match download {
+                    Some(_) => writeln!(
+                        f,
+                        "MNIST data not found locally, and burn-dataset's download failed."
+                    )?,
+                    None => writeln!(f, "MNIST data not found.")?,
+                }
                 match searched {
                     Some(dir) => writeln!(f, "  looked in {} ({origin})", dir.display())?,
                     None => writeln!(
                         f,
-                        "  no data directory given and the default does not exist"
+                        "  no data directory: no --data-dir, ${DATA_DIR_ENV} unset, and {} \
+                         does not exist",
+                        default_dir().display()
                     )?,
                 }
+                writeln!(
+                    f,
+                    "  and in burn-dataset's cache {}/{{train,test}}",
+                    cache.display()
+                )?;
                 writeln!(f, "  missing: {}", files.join(".gz, ") + ".gz")?;
+                if let Some(reason) = download {
+                    writeln!(f, "  download from {DOWNLOAD_URL}: {reason}")?;
+                }
                 write!(
                     f,
-                    "  put the four canonical MNIST files (train-images-idx3-ubyte.gz, \
-                     train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, \
-                     t10k-labels-idx1-ubyte.gz) in a directory and pass --data-dir DIR or set \
-                     {DATA_DIR_ENV}=DIR (or put them, gunzipped, in {} and {})",
+                    "  to run without a download, put the four canonical MNIST files \
+                     (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
+                     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a directory and \
+                     pass --data-dir DIR or set {DATA_DIR_ENV}=DIR, or put them in {}, or put \
+                     them gunzipped in {} and {}",
+                    default_dir().display(),
                     cache.join("train").display(),
                     cache.join("test").display()
                 )
@@ -143,7 +184,8 @@ impl fmt::Display for DataError {
             Self::Corrupt { path, reason } => {
                 write!(
                     f,
-                    "{} is not the canonical MNIST file: {reason}",
+                    "{} is not the canonical MNIST file: {reason} (remove it, or replace it \
+                     with the canonical file, e.g. with --data-dir DIR)",
                     path.display()
                 )
             }
@@ -197,12 +239,17 @@ impl DataDir {
                 origin: "$RBE_MNIST_DIR",
             };
         }
-        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+        let default = default_dir();
         Self {
             path: default.is_dir().then_some(default),
             origin: "default",
         }
     }
+}
+
+/// `../shared/data/mnist` beside this repository.
+pub fn default_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
 }
 
 /// The folder `MnistDataset` reads (and would download into).
@@ -240,6 +287,7 @@ pub fn prepare(dir: &DataDir) -> Result<PathBuf, DataError> {
             origin: dir.origin,
             files: missing,
             cache,
+            download: None,
         })
     }
 }
@@ -303,25 +351,10 @@ fn install(source: &Path, dest: &Path, file: &IdxFile) -> Result<(), DataError> 
     } else {
         raw
     };
-    let corrupt = |reason: String| DataError::Corrupt {
+    check_content(&bytes, file).map_err(|reason| DataError::Corrupt {
         path: source.to_path_buf(),
         reason,
-    };
-    if bytes.len() as u64 != file.len {
-        return Err(corrupt(format!(
-            "{} bytes uncompressed, expected {}",
-            bytes.len(),
-            file.len
-        )));
-    }
-    check_header_bytes(&bytes, file).map_err(corrupt)?;
-    let digest = hex(&Sha256::digest(&bytes));
-    if digest != file.sha256 {
-        return Err(corrupt(format!(
-            "SHA-256 of the content is {digest}, expected {}",
-            file.sha256
-        )));
-    }
+    })?;
 
     let folder = dest.parent().expect("cache paths have a parent");
     fs::create_dir_all(folder).map_err(io_error(folder))?;
@@ -343,8 +376,114 @@ fn install(source: &Path, dest: &Path, file: &IdxFile) -> Result<(), DataError> 
     })
 }
 
+/// Full check of an uncompressed file: size, IDX header and SHA-256.
+fn check_content(bytes: &[u8], file: &IdxFile) -> Result<(), String> {
+    if bytes.len() as u64 != file.len {
+        return Err(format!(
+            "{} bytes uncompressed, expected {}",
+            bytes.len(),
+            file.len
+        ));
+    }
+    check_header_bytes(bytes, file)?;
+    let digest = hex(&Sha256::digest(bytes));
+    if digest != file.sha256 {
+        return Err(format!(
+            "SHA-256 of the content is {digest}, expected {}",
+            file.sha256
+        ));
+    }
+    Ok(())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The download route's time limit: [`DOWNLOAD_TIMEOUT_ENV`] seconds, else
+/// [`DEFAULT_DOWNLOAD_TIMEOUT_S`].
+fn download_timeout() -> Duration {
+    let secs = std::env::var(DOWNLOAD_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_DOWNLOAD_TIMEOUT_S);
+    Duration::from_secs(secs)
+}
+
+/// Loads both splits with `MnistDataset::train()` and `test()`, which download whatever file
+/// is absent from the cache.
+///
+/// burn-dataset panics when the download fails (its HTTP client unwraps), and its client has
+/// no time limit, so the call runs on its own thread: a panic comes back as the error, and
+/// after `timeout` the run stops waiting (the thread is left behind; the examples exit right
+/// after an error).
+pub fn download(timeout: Duration) -> Result<(MnistDataset, MnistDataset), String> {
+    quiet_download_panics();
+    let (send, receive) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(DOWNLOAD_THREAD.into())
+        .spawn(move || {
+            let loaded = std::panic::catch_unwind(|| (MnistDataset::train(), MnistDataset::test()))
+                .map_err(|panic| panic_message(panic.as_ref()));
+            // The receiver is gone only after a time-out.
+            let _ = send.send(loaded);
+        })
+        .map_err(|err| format!("could not start the download thread: {err}"))?;
+    match receive.recv_timeout(timeout) {
+        Ok(loaded) => loaded,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "no result after {} s (set {DOWNLOAD_TIMEOUT_ENV} to wait longer)",
+            timeout.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err("the download thread ended without a result".into())
+        }
+    }
+}
+
+/// The text of a panic payload, shortened: burn-dataset's panics carry the HTTP error.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "it panicked".into());
+    const MAX: usize = 600;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+/// Keeps the default panic hook from printing the download thread's panic: [`download`]
+/// reports it as an error instead. Other threads' panics print as before.
+fn quiet_download_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(DOWNLOAD_THREAD) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Checks every file `MnistDataset` downloaded in full (size, header and SHA-256); a wrong
+/// one is removed so the next run downloads it again.
+fn verify_download(cache: &Path) -> Result<(), String> {
+    for file in &FILES {
+        let path = cache.join(file.split).join(file.name);
+        let bytes = fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        if let Err(reason) = check_content(&bytes, file) {
+            let _ = fs::remove_file(&path);
+            return Err(format!(
+                "{} is not the canonical MNIST file ({reason}); removed it",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A contiguous range of one MNIST split.
@@ -357,13 +496,48 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Prepares the cache from `dir` (see [`prepare`]) and loads both splits.
+    /// Prepares the cache from `dir` (see [`prepare`]) and loads both splits. When some file
+    /// is neither in `dir` nor in the cache, takes burn-dataset's download route instead
+    /// (see [`download`]).
     pub fn load(dir: &DataDir) -> Result<Self, DataError> {
-        prepare(dir)?;
-        // The files are in place and verified, so `MnistDataset` takes its no-download path.
+        let (train, test) = match prepare(dir) {
+            // The files are in place and verified, so `MnistDataset` takes its no-download
+            // path.
+            Ok(_) => (MnistDataset::train(), MnistDataset::test()),
+            Err(DataError::Missing {
+                searched,
+                origin,
+                files,
+                cache,
+                download: _,
+            }) => {
+                eprintln!(
+                    "MNIST: no local copy of {}.gz; downloading with burn-dataset's \
+                     MnistDataset into {} (--data-dir DIR or ${DATA_DIR_ENV} use local files \
+                     instead)",
+                    files.join(".gz, "),
+                    cache.display()
+                );
+                let downloaded = download(download_timeout())
+                    .and_then(|datasets| verify_download(&cache).map(|()| datasets));
+                match downloaded {
+                    Ok(datasets) => datasets,
+                    Err(reason) => {
+                        return Err(DataError::Missing {
+                            searched,
+                            origin,
+                            files,
+                            cache,
+                            download: Some(reason),
+                        });
+                    }
+                }
+            }
+            Err(err) => return Err(err),
+        };
         Ok(Self {
-            train: Arc::new(MnistDataset::train()),
-            test: Arc::new(MnistDataset::test()),
+            train: Arc::new(train),
+            test: Arc::new(test),
         })
     }
 

@@ -1,14 +1,16 @@
 //! MNIST with dense, RBE and low-rank 784-256-10 ReLU classifiers, trained with burn-train.
 //!
 //! ```text
-//! cargo run --release --example mnist -- --model dense
+//! cargo run --release --example mnist -- --model dense           # Flex, the default CPU backend
+//! cargo run --release --example mnist -- --model dense --backend wgpu
 //! cargo run --release --example mnist -- --model rbe --block-size 8 --dense-head --lr 1e-2
 //! cargo run --release --example mnist -- --model lowrank --rank 16
 //! cargo run --release --example mnist -- --eval-only --load /tmp/rbe-mnist/model.rbe
 //! ```
 //!
 //! The data comes from the four canonical MNIST `.gz` files in `--data-dir` (or
-//! `$RBE_MNIST_DIR`, or `../shared/data/mnist` beside the repository); nothing is downloaded.
+//! `$RBE_MNIST_DIR`, or `../shared/data/mnist` beside the repository) or from burn-dataset's
+//! cache folder; when neither has them, burn-dataset's `MnistDataset` downloads them.
 //! Progress goes to stderr; the last line on stdout is a JSON summary.
 
 mod backend;
@@ -36,7 +38,7 @@ use training::TrainingConfig;
 #[command(version)]
 struct Cli {
     /// Backend to run on.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
     /// Layer type of the classifier.
     #[arg(long, value_enum, default_value_t = ModelKind::Rbe)]
@@ -82,7 +84,8 @@ struct Cli {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Directory with the four MNIST .gz files [default: $RBE_MNIST_DIR, else
-    /// ../shared/data/mnist beside the repository].
+    /// ../shared/data/mnist beside the repository; without local files burn-dataset
+    /// downloads them].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Where the training logs and the model go [default: <temp dir>/rbe-mnist].

@@ -53,7 +53,7 @@ pub struct RunReport {
     /// Training wall time per epoch (with the `Learner`'s per-epoch validation); `null` when
     /// only evaluating.
     pub seconds_per_epoch: Option<f64>,
-    /// `ndarray`, `wgpu` or `cuda`.
+    /// `flex`, `wgpu`, `ndarray` or `cuda`.
     pub backend: String,
     /// Whether this run only reloaded and evaluated a saved model.
     pub eval_only: bool,

@@ -10,18 +10,21 @@ pub const DEFAULT_TEXT: &str = "../shared/data/text/shakespeare.txt";
 /// Which backend runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {
-    /// `burn::backend::NdArray<f32>` on the CPU.
+    /// `burn::backend::Flex<f32, i32>` on the CPU (Burn 0.21's recommended CPU backend).
+    Flex,
+    /// `burn::backend::Wgpu<f32, i32>`, fusion on (Vulkan, Metal, DX12 or a software adapter).
+    Wgpu,
+    /// `burn::backend::NdArray<f32>` on the CPU (legacy: Burn 0.21 recommends Flex).
     #[value(name = "ndarray")]
     NdArray,
-    /// `burn::backend::Wgpu<f32, i32>` (Vulkan, Metal, DX12 or a software adapter).
-    Wgpu,
-    /// `burn::backend::Cuda<f32, i32>`, with the `cuda` feature.
+    /// `burn::backend::Cuda<f32, i32>`, fusion on, with the `cuda` feature.
     Cuda,
 }
 
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
+            Self::Flex => "flex",
             Self::NdArray => "ndarray",
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
@@ -89,7 +92,7 @@ pub struct Args {
     pub context: usize,
 
     /// Backend (cuda needs a build with `--features cuda`).
-    #[arg(long, value_enum, default_value_t = BackendKind::NdArray, help_heading = "Training")]
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex, help_heading = "Training")]
     pub backend: BackendKind,
     /// Optimizer steps.
     #[arg(long, value_name = "N", default_value_t = 600, value_parser = positive, help_heading = "Training")]

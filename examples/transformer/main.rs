@@ -61,10 +61,21 @@ fn main() -> ExitCode {
 
 fn dispatch(args: &Args) -> Result<(), AnyError> {
     match args.backend {
+        BackendKind::Flex => run_flex(args),
         BackendKind::NdArray => run_ndarray(args),
         BackendKind::Wgpu => run_wgpu(args),
         BackendKind::Cuda => run_cuda(args),
     }
+}
+
+#[cfg(feature = "flex")]
+fn run_flex(args: &Args) -> Result<(), AnyError> {
+    app::<burn::backend::Flex<f32, i32>>(args, Default::default())
+}
+
+#[cfg(not(feature = "flex"))]
+fn run_flex(_: &Args) -> Result<(), AnyError> {
+    Err("this build has no flex backend: rebuild with `--features flex`".into())
 }
 
 #[cfg(feature = "ndarray")]
