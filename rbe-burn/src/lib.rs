@@ -18,6 +18,7 @@ mod finite;
 mod init;
 mod linear;
 mod record;
+mod record_precheck;
 mod residual;
 mod seeds;
 mod seeds_record;

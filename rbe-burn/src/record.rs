@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{
-    BurnRecord, FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings,
-    Record, Recorder, RecorderError,
+    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, PrecisionSettings, Recorder,
+    RecorderError,
 };
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 use crate::RbeError;
 use crate::finite::first_non_finite;
+use crate::record_precheck::precheck;
 use crate::seeds::{CONTAINER, PROBE_FIELD};
 use crate::seeds_record::collect_mismatches;
 
@@ -240,7 +241,7 @@ where
     // they become errors like the others.
     let (loaded, mismatches) = collect_mismatches(|| {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
-            precheck_bincode::<B, M, R>(path)?;
+            precheck::<B, M, R>(path)?;
             let record = recorder.load(path.to_path_buf(), device)?;
             Ok::<M, RbeError>(model.load_record(record))
         }))
@@ -299,51 +300,4 @@ where
         return Err(RbeError::NonFinite(path));
     }
     Ok(loaded)
-}
-
-/// Bincode, the format of Burn's `BinFileRecorder`, allocates a string or byte buffer as long
-/// as the length it reads from the file before reading the bytes: a damaged length aborts the
-/// process with an allocation failure, which no `catch_unwind` can stop. So `.bin` files are
-/// decoded once from memory first, with a limit on the bytes claimed no larger than needed
-/// for the file, which turns such a length into an error. Files over 4 GiB skip the check.
-fn precheck_bincode<B, M, R>(path: &Path) -> Result<(), RbeError>
-where
-    B: Backend,
-    M: Module<B>,
-    R: FileRecorder<B>,
-{
-    type Item<B, M, R> =
-        BurnRecord<<<M as Module<B>>::Record as Record<B>>::Item<<R as Recorder<B>>::Settings>, B>;
-    if R::file_extension() != "bin" {
-        return Ok(());
-    }
-    let file = path.with_extension("bin");
-    let Ok(bytes) = std::fs::read(&file) else {
-        // The recorder reports a missing or unreadable file in its own words.
-        return Ok(());
-    };
-    let corrupted = |reason: String| RbeError::Corrupted {
-        path: file.display().to_string(),
-        reason,
-    };
-    let standard = bincode::config::standard();
-    let decoded = match bytes.len() {
-        0..=0x0100_0000 => bincode::serde::decode_from_slice::<Item<B, M, R>, _>(
-            &bytes,
-            standard.with_limit::<0x0100_0000>(),
-        )
-        .map(drop),
-        0x0100_0001..=0x1000_0000 => bincode::serde::decode_from_slice::<Item<B, M, R>, _>(
-            &bytes,
-            standard.with_limit::<0x1000_0000>(),
-        )
-        .map(drop),
-        0x1000_0001..=0x1_0000_0000 => bincode::serde::decode_from_slice::<Item<B, M, R>, _>(
-            &bytes,
-            standard.with_limit::<0x1_0000_0000>(),
-        )
-        .map(drop),
-        _ => Ok(()),
-    };
-    decoded.map_err(|err| corrupted(err.to_string()))
 }

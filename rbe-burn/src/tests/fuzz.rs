@@ -1,6 +1,7 @@
 //! Fuzzing of everything that decodes saved bytes, on the stable toolchain: random
 //! truncations, bit flips, inserted and deleted bytes, and edits next to shape fields, fed to
-//! `load_checked` under several recorders and to `Packed128`'s byte and serde forms.
+//! `load_checked` under every file recorder (RbeRecorder, NamedMpk full and half, Bin,
+//! PrettyJson) and to `Packed128`'s byte and serde forms.
 //!
 //! The number of cases per target comes from `RBE_FUZZ_CASES` (default 150, a few seconds);
 //! `scripts/fuzz.sh` runs a long campaign. A case passes when it loads an identical model, or
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::record::{
     BinFileRecorder, FileRecorder, FullPrecisionSettings, HalfPrecisionSettings,
-    NamedMpkFileRecorder,
+    NamedMpkFileRecorder, PrettyJsonFileRecorder,
 };
 use rand::Rng;
 use rbe_cubecl::Packed128;
@@ -177,6 +178,16 @@ fn bin_records() {
 }
 
 #[test]
+fn pretty_json_records() {
+    fuzz_recorder(
+        PrettyJsonFileRecorder::<FullPrecisionSettings>::new(),
+        "json",
+        false,
+        6,
+    );
+}
+
+#[test]
 fn packed128_bytes_and_serde() {
     let mut rng = rng(5);
     let seed = Packed128::from_parts_unchecked(rng.random(), 0.75, -1.5);
@@ -193,4 +204,47 @@ fn packed128_bytes_and_serde() {
             s.validate().unwrap();
         }
     }
+}
+
+/// Loads the file named by `RBE_FUZZ_REPLAY` (a `damaged.*` left behind by a crashed
+/// campaign) with the recorder its extension names; does nothing without the variable.
+#[test]
+fn replay() {
+    let Ok(path) = std::env::var("RBE_FUZZ_REPLAY") else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    let device = Default::default();
+    let model = config().init::<B>(&device);
+    let result = match path.extension().and_then(|e| e.to_str()) {
+        Some("bin") => load_checked(
+            model,
+            &path,
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+            &device,
+        )
+        .map(drop),
+        Some("json") => load_checked(
+            model,
+            &path,
+            &PrettyJsonFileRecorder::<FullPrecisionSettings>::new(),
+            &device,
+        )
+        .map(drop),
+        Some("mpk") => load_checked(
+            model,
+            &path,
+            &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+            &device,
+        )
+        .map(drop),
+        _ => load_checked(
+            model,
+            &path,
+            &RbeRecorder::<FullPrecisionSettings>::new(),
+            &device,
+        )
+        .map(drop),
+    };
+    eprintln!("replay {}: {result:?}", path.display());
 }

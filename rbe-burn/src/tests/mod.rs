@@ -74,7 +74,11 @@ macro_rules! backend_tests {
 
 mod autodiff;
 mod encode;
+// Both run on Flex only: what they test does not depend on the backend.
+#[cfg(feature = "flex")]
 mod fuzz;
+#[cfg(feature = "flex")]
+mod limits;
 mod module;
 mod nonfinite;
 mod op;
