@@ -34,11 +34,15 @@ mod report;
 #[path = "mnist/run.rs"]
 mod run;
 #[allow(dead_code)]
+#[path = "mnist/saved_pair.rs"]
+mod saved_pair;
+#[allow(dead_code)]
 #[path = "mnist/training.rs"]
 mod training;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -169,6 +173,7 @@ fn run_one(cli: &Cli, config: TrainingConfig, artifact_dir: PathBuf) -> Result<R
         config,
         artifact_dir,
         data_dir: DataDir::resolve(cli.data_dir.clone()),
+        artifact_flag: "--work-dir",
     };
     match dispatch(cli.backend, job) {
         Ok(Ok(report)) => Ok(report),
@@ -355,14 +360,53 @@ fn render(cli: &Cli, rows: &[Row], results: &[RowResult], info: &RunInfo) -> Str
     md
 }
 
+/// Writes `content` to `path` through a temporary file beside it and a rename, so an
+/// interrupted write leaves the previous file whole.
+fn write_atomically(path: &Path, content: &str) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(content.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}
+
+/// The markdown table and the run reports beside it (`<out>.jsonl`).
 fn write_outputs(cli: &Cli, markdown: &str, reports: &[RunReport]) -> Result<(), String> {
     if let Some(folder) = cli.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     }
-    std::fs::write(&cli.out, markdown).map_err(|e| format!("{}: {e}", cli.out.display()))?;
+    write_atomically(&cli.out, markdown)?;
     let jsonl: String = reports.iter().map(|r| r.to_json() + "\n").collect();
-    let path = cli.out.with_extension("jsonl");
-    std::fs::write(&path, jsonl).map_err(|e| format!("{}: {e}", path.display()))
+    write_atomically(&cli.out.with_extension("jsonl"), &jsonl)
+}
+
+/// Says which outputs of an earlier run this one replaces.
+fn note_overwrites(cli: &Cli, work: &Path) {
+    for path in [cli.out.clone(), cli.out.with_extension("jsonl")] {
+        if path.exists() {
+            eprintln!(
+                "note: {} exists (an earlier table); this run replaces it after its first row \
+                 (pass --out PATH to keep it)",
+                path.display()
+            );
+        }
+    }
+    if work.is_dir() {
+        eprintln!(
+            "note: {} holds earlier runs' logs and models; this run replaces those of the \
+             runs it repeats (pass --work-dir DIR to keep them)",
+            work.display()
+        );
+    }
 }
 
 fn validate(cli: &Cli) -> Result<(), String> {
@@ -386,6 +430,7 @@ fn run_table(cli: &Cli) -> Result<(), String> {
         .work_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("rbe-mnist-table"));
+    note_overwrites(cli, &work);
     let rows = rows();
     let total = rows.len() * (cli.lrs.len() + cli.seeds.len());
     let mut done = 0;

@@ -5,7 +5,9 @@
 //! absent there. [`prepare`] fills that folder from the four canonical `.gz` files in a local
 //! directory first (`--data-dir`, `$RBE_MNIST_DIR` or `../shared/data/mnist` beside the
 //! repository), checking each file's content, so local files take precedence and nothing is
-//! downloaded when they are complete. Only when some file is neither there nor in the cache
+//! downloaded when they are complete. Files already in the cache are checked in full too
+//! (size, header and SHA-256): a damaged one is replaced from the local files, or reported,
+//! never used. Only when some file is neither there nor in the cache
 //! does [`Mnist::load`] take burn-dataset's own download route (`MnistDataset::train()` /
 //! `test()`, from the CVDF mirror), bounded by [`DOWNLOAD_TIMEOUT_ENV`] seconds; if that fails
 //! (offline, say) the error names the local options.
@@ -14,8 +16,8 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Once, mpsc};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Once, mpsc};
+use std::time::{Duration, SystemTime};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::transform::PartialDataset;
@@ -53,19 +55,23 @@ const PIXEL_MEAN: f32 = 0.1307;
 const PIXEL_STD: f32 = 0.3081;
 
 /// One of the four canonical IDX files.
-struct IdxFile {
-    name: &'static str,
-    split: &'static str,
+pub struct IdxFile {
+    /// The file name, without `.gz`.
+    pub name: &'static str,
+    /// `train` or `test`: the cache sub-folder.
+    pub split: &'static str,
     /// The IDX magic number: 2051 for images, 2049 for labels.
-    magic: u32,
-    items: u32,
+    pub magic: u32,
+    /// Images or labels in the file.
+    pub items: u32,
     /// Size of the uncompressed file.
-    len: u64,
+    pub len: u64,
     /// SHA-256 of the uncompressed file, so a re-compressed copy is accepted too.
-    sha256: &'static str,
+    pub sha256: &'static str,
 }
 
-const FILES: [IdxFile; 4] = [
+/// The four files, train images and labels, then test images and labels.
+pub const FILES: [IdxFile; 4] = [
     IdxFile {
         name: "train-images-idx3-ubyte",
         split: "train",
@@ -265,28 +271,47 @@ pub fn cache_dir() -> Result<PathBuf, DataError> {
 /// them from `dir` where they are absent or wrong. Returns the cache folder.
 pub fn prepare(dir: &DataDir) -> Result<PathBuf, DataError> {
     let cache = cache_dir()?;
+    prepare_in(dir, &cache)?;
+    Ok(cache)
+}
+
+/// [`prepare`] with the cache folder given: every cached file is checked in full (size, IDX
+/// header and SHA-256 of the content, see [`check_cached`]). A file that is absent or fails
+/// is installed from `dir` when `dir` has a verified copy; a damaged cached file without one
+/// is an error ([`DataError::Corrupt`]), never used.
+pub fn prepare_in(dir: &DataDir, cache: &Path) -> Result<(), DataError> {
     let mut missing = Vec::new();
     for file in &FILES {
         let dest = cache.join(file.split).join(file.name);
-        let cached = match check_header(&dest, file) {
+        let cached = match check_cached(&dest, file) {
             Ok(()) => continue,
             Err(err) => err,
         };
         match dir.path.as_deref().and_then(|d| find_source(d, file)) {
-            Some(source) => install(&source, &dest, file)?,
+            Some(source) => {
+                install(&source, &dest, file)?;
+                if let DataError::Corrupt { reason, .. } = &cached {
+                    eprintln!(
+                        "MNIST: the cached {} was damaged ({reason}); replaced it with the \
+                         verified {}",
+                        dest.display(),
+                        source.display()
+                    );
+                }
+            }
             // A damaged cached file with nothing to replace it is worth naming as such.
             None if matches!(cached, DataError::Corrupt { .. }) => return Err(cached),
             None => missing.push(file.name),
         }
     }
     if missing.is_empty() {
-        Ok(cache)
+        Ok(())
     } else {
         Err(DataError::Missing {
             searched: dir.path.clone(),
             origin: dir.origin,
             files: missing,
-            cache,
+            cache: cache.to_path_buf(),
             download: None,
         })
     }
@@ -300,24 +325,56 @@ fn find_source(dir: &Path, file: &IdxFile) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// Cheap check of a cached file: size, magic number and item count.
+/// Files this process has verified in full: path, length and modification time. A file is
+/// hashed again when any of them changes.
+static VERIFIED: Mutex<Vec<(PathBuf, u64, SystemTime)>> = Mutex::new(Vec::new());
+
+/// Full check of a cached file: size and IDX header first (cheap, and they name the usual
+/// damage), then the SHA-256 of the whole content, so a file of the right size and header
+/// with altered images or labels is rejected too.
 ///
-/// The full checksum is verified when the file is installed; re-hashing 55 MB on every run
-/// would dominate short (debug) runs.
-fn check_header(path: &Path, file: &IdxFile) -> Result<(), DataError> {
+/// Hashing all four files (55 MB) takes a fraction of a second, in a debug build too (a
+/// whole debug-build `--eval-only` run, hashing included, took 0.96 s here); a file verified
+/// once is not hashed again by the same process while its length and modification time stay
+/// the same.
+pub fn check_cached(path: &Path, file: &IdxFile) -> Result<(), DataError> {
     let corrupt = |reason: String| DataError::Corrupt {
         path: path.to_path_buf(),
         reason,
     };
-    let len = fs::metadata(path).map_err(io_error(path))?.len();
+    let meta = fs::metadata(path).map_err(io_error(path))?;
+    let len = meta.len();
     if len != file.len {
         return Err(corrupt(format!("{len} bytes, expected {}", file.len)));
     }
+    let stamp = meta
+        .modified()
+        .ok()
+        .map(|modified| (path.to_path_buf(), len, modified));
+    let verified = || VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(stamp) = &stamp
+        && verified().contains(stamp)
+    {
+        return Ok(());
+    }
+    let mut reader = fs::File::open(path).map_err(io_error(path))?;
     let mut header = [0u8; 8];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .map_err(io_error(path))?;
-    check_header_bytes(&header, file).map_err(corrupt)
+    reader.read_exact(&mut header).map_err(io_error(path))?;
+    check_header_bytes(&header, file).map_err(corrupt)?;
+    let mut hasher = Sha256::new();
+    hasher.update(header);
+    io::copy(&mut reader, &mut hasher).map_err(io_error(path))?;
+    let digest = hex(&hasher.finalize());
+    if digest != file.sha256 {
+        return Err(corrupt(format!(
+            "right size and header, but the SHA-256 of the content is {digest}, expected {}",
+            file.sha256
+        )));
+    }
+    if let Some(stamp) = stamp {
+        verified().push(stamp);
+    }
+    Ok(())
 }
 
 fn check_header_bytes(header: &[u8], file: &IdxFile) -> Result<(), String> {

@@ -20,6 +20,7 @@ mod model;
 mod progress;
 mod report;
 mod run;
+mod saved_pair;
 mod training;
 
 use std::path::PathBuf;
@@ -140,6 +141,7 @@ fn main() -> ExitCode {
                     .clone()
                     .unwrap_or_else(|| std::env::temp_dir().join("rbe-mnist")),
                 data_dir,
+                artifact_flag: "--artifact-dir",
             },
         ),
     };

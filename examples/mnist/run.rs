@@ -15,6 +15,9 @@ const EVAL_BATCH: usize = 500;
 
 /// Trains `config`, evaluates it on the test images (or, in a hold-out run, on the held-out
 /// training images only), saves it as `<artifact_dir>/model.{rbe,json}` and reports.
+///
+/// A run whose training diverges ([`TrainError::Diverged`]) or whose model is not finite
+/// ([`TrainError::NonFinite`]) saves nothing, so a model saved there earlier stays.
 pub struct TrainJob {
     /// The run.
     pub config: TrainingConfig,
@@ -22,6 +25,8 @@ pub struct TrainJob {
     pub artifact_dir: PathBuf,
     /// Where the MNIST files come from.
     pub data_dir: DataDir,
+    /// The flag that chooses `artifact_dir`, for the note when it holds an earlier run.
+    pub artifact_flag: &'static str,
 }
 
 impl BackendJob for TrainJob {
@@ -36,10 +41,31 @@ impl BackendJob for TrainJob {
             config,
             artifact_dir,
             data_dir,
+            artifact_flag,
         } = self;
         config.validate()?;
+        let model_stem = artifact_dir.join("model");
+        let earlier = training::model_paths::<B>(&model_stem);
+        let earlier = earlier.exists().then_some(earlier.weights);
+        if let Some(path) = &earlier {
+            eprintln!(
+                "note: {} holds an earlier run's model; this run replaces it (and its .json) \
+                 when training succeeds, and writes its logs over the earlier ones in {} \
+                 (pass another {artifact_flag} to keep them)",
+                path.display(),
+                artifact_dir.display()
+            );
+        }
         let data = Mnist::load(&data_dir)?;
-        let trained = training::train::<B>(&config, &data, &artifact_dir, &device)?;
+        let trained =
+            training::train::<B>(&config, &data, &artifact_dir, &device).inspect_err(|err| {
+                if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
+                    eprintln!(
+                        "note: {} still holds the earlier run's model",
+                        path.display()
+                    );
+                }
+            })?;
         let model = trained.model;
 
         let valid = config.holdout_range().map(|range| {
@@ -60,7 +86,7 @@ impl BackendJob for TrainJob {
                 &device,
             )
         });
-        let model_path = training::save(&model, &config, &artifact_dir.join("model"))?;
+        let model_path = training::save(&model, &config, &model_stem)?;
         Ok(RunReport::new(ReportInputs {
             config: &config,
             bytes: model.bytes(),

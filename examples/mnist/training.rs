@@ -3,18 +3,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::sync::{Arc, Mutex};
+
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::optim::AdamConfig;
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, MultiGradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::record::{FileRecorder, Recorder, RecorderError};
+use burn::record::{FileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{Interrupter, Learner, SupervisedTraining};
 use rbe::{RbeBackend, RbeError, RbeOptimizer};
 
 use super::data::{DataError, Mnist, MnistBatcher, MnistSlice, TEST_LEN, TRAIN_LEN};
 use super::model::{Mlp, MlpRecord, ModelConfig, ModelError, record_kind_name};
 use super::progress::LineRenderer;
+use super::saved_pair::{self, PairError, PairPaths};
 
 /// How models are saved: Burn's full-precision named-MessagePack record behind a length and
 /// CRC-32 header, so RBE seeds (f32 `r`, `theta`, i32 bit halves) round-trip bit for bit and
@@ -104,12 +108,32 @@ pub enum TrainError {
     Data(DataError),
     /// The model could not be built.
     Model(ModelError),
-    /// Saving the model failed.
-    Record {
-        /// The file involved.
+    /// Saving the model failed; a model saved there before is unchanged.
+    Save {
+        /// The model file.
         path: PathBuf,
-        /// The recorder's error.
-        source: RecorderError,
+        /// What went wrong.
+        source: PairError,
+    },
+    /// The model holds NaN or infinity, so it was not saved; a model saved there before is
+    /// unchanged.
+    NonFinite {
+        /// The model file that was not written.
+        path: PathBuf,
+        /// The first non-finite parameter.
+        param: String,
+    },
+    /// An optimizer step would have made a parameter NaN or infinite: the step was refused
+    /// and training stopped there.
+    Diverged {
+        /// The refused optimizer step (1-based, counted over all epochs).
+        step: usize,
+        /// The epoch it belongs to (1-based).
+        epoch: usize,
+        /// The parameter the step would have made non-finite.
+        param: String,
+        /// The learning rate of the run.
+        lr: f64,
     },
     /// Loading the model failed: missing, damaged, or not matching its configuration.
     Load {
@@ -118,6 +142,8 @@ pub enum TrainError {
         /// What is wrong.
         source: RbeError,
     },
+    /// The saved model's files are missing, damaged or do not belong together.
+    Checkpoint(PairError),
     /// A flag or a saved configuration is invalid.
     Config(String),
 }
@@ -127,10 +153,32 @@ impl std::fmt::Display for TrainError {
         match self {
             Self::Data(err) => err.fmt(f),
             Self::Model(err) => err.fmt(f),
-            Self::Record { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Save { path, source } => write!(
+                f,
+                "cannot save the model {}: {source} (a model saved there before is unchanged)",
+                path.display()
+            ),
+            Self::NonFinite { path, param } => write!(
+                f,
+                "not saving the model {}: its parameter `{param}` holds NaN or infinity \
+                 (training diverged; try a lower --lr). A model saved there before is unchanged",
+                path.display()
+            ),
+            Self::Diverged {
+                step,
+                epoch,
+                param,
+                lr,
+            } => write!(
+                f,
+                "training diverged: optimizer step {step} (epoch {epoch}) would have made the \
+                 parameter `{param}` NaN or infinite, so the step was refused and training \
+                 stopped. Nothing was saved. Try a lower --lr (this run used {lr:?})"
+            ),
             Self::Load { path, source } => {
                 write!(f, "cannot load the model {}: {source}", path.display())
             }
+            Self::Checkpoint(err) => write!(f, "cannot load the model: {err}"),
             Self::Config(msg) => f.write_str(msg),
         }
     }
@@ -147,6 +195,88 @@ impl From<DataError> for TrainError {
 impl From<ModelError> for TrainError {
     fn from(err: ModelError) -> Self {
         Self::Model(err)
+    }
+}
+
+/// The parameter an [`RbeError::NonFinite`] names, else the whole error.
+fn non_finite_param(err: &RbeError) -> String {
+    match err {
+        RbeError::NonFinite(what) => what
+            .strip_suffix(" (optimizer step refused)")
+            .unwrap_or(what)
+            .to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// What [`Guarded`] has seen.
+#[derive(Debug, Default)]
+struct GuardState {
+    /// Optimizer steps taken (refused ones included).
+    steps: usize,
+    /// The first refused step and the parameter it would have made non-finite.
+    refused: Option<(usize, String)>,
+}
+
+/// [`RbeOptimizer`] that stops the `Learner` at the first refused step.
+///
+/// `RbeOptimizer` refuses a step that would make a parameter non-finite and keeps the model
+/// as it was; under the `Learner` nothing else would notice, and training would go on
+/// refusing steps. This wrapper asks the `Learner` to stop instead (through its
+/// [`Interrupter`]) and remembers the step, so [`train`] can report it.
+#[derive(Clone)]
+struct Guarded<O> {
+    inner: RbeOptimizer<O>,
+    interrupter: Interrupter,
+    state: Arc<Mutex<GuardState>>,
+}
+
+impl<O> Guarded<O> {
+    fn after_step(&mut self) {
+        let refused = self.inner.take_rejected();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.steps += 1;
+        if let Some(err) = refused
+            && state.refused.is_none()
+        {
+            state.refused = Some((state.steps, non_finite_param(&err)));
+            self.interrupter.stop(Some(
+                "an optimizer step would have made the model non-finite",
+            ));
+        }
+    }
+}
+
+impl<O, M, B> Optimizer<M, B> for Guarded<O>
+where
+    O: Optimizer<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    type Record = O::Record;
+
+    fn step(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        let module = self.inner.step(lr, module, grads);
+        self.after_step();
+        module
+    }
+
+    fn step_multi(&mut self, lr: f64, module: M, grads: MultiGradientsParams) -> M {
+        let module = self.inner.step_multi(lr, module, grads);
+        self.after_step();
+        module
+    }
+
+    fn to_record(&self) -> Self::Record {
+        self.inner.to_record()
+    }
+
+    fn load_record(self, record: Self::Record) -> Self {
+        Self {
+            inner: self.inner.load_record(record),
+            interrupter: self.interrupter,
+            state: self.state,
+        }
     }
 }
 
@@ -195,19 +325,41 @@ where
         .build(valid_set);
 
     // The wrapper moves the CORDIC bits from the transition counts each step, then Adam
-    // updates (r, theta), residuals, biases and any dense layers as usual.
-    let optim = RbeOptimizer::new(AdamConfig::new().init());
+    // updates (r, theta), residuals, biases and any dense layers as usual. A step that would
+    // make a parameter non-finite is refused and stops training (see `Guarded`).
+    let interrupter = Interrupter::new();
+    let guard = Arc::new(Mutex::new(GuardState::default()));
+    let optim = Guarded {
+        inner: RbeOptimizer::new(AdamConfig::new().init()),
+        interrupter: interrupter.clone(),
+        state: guard.clone(),
+    };
     let learner = Learner::new(model, optim, config.lr);
     let training = SupervisedTraining::new(artifact_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .num_epochs(config.epochs)
         .renderer(LineRenderer::new())
+        .with_interrupter(interrupter)
         // The default installs a process-wide logger; tests and the table share processes.
         .with_application_logger(None);
 
     let start = Instant::now();
     let result = training.launch(learner);
     let seconds = start.elapsed().as_secs_f64();
+    let refused = guard
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .refused
+        .take();
+    if let Some((step, param)) = refused {
+        let steps_per_epoch = train_range.len().div_ceil(config.batch_size).max(1);
+        return Err(TrainError::Diverged {
+            step,
+            epoch: (step - 1) / steps_per_epoch + 1,
+            param,
+            lr: config.lr,
+        });
+    }
     Ok(Trained {
         model: result.model,
         seconds_per_epoch: seconds / config.epochs as f64,
@@ -258,70 +410,85 @@ pub fn evaluate<B: RbeBackend>(
     accuracy
 }
 
-/// Path of the saved configuration that goes with a model file.
-fn config_path(model_path: &Path) -> PathBuf {
-    model_path.with_extension("json")
-}
-
-/// `path` without the recorder's extension, the form the recorder takes.
+/// `path` without the recorder's extension (or `.json`), the form the recorder takes.
 fn model_stem<B: Backend>(path: &Path) -> PathBuf {
     let extension = <ModelRecorder as FileRecorder<B>>::file_extension();
     match path.extension() {
-        Some(ext) if ext == extension => path.with_extension(""),
+        Some(ext) if ext == extension || ext == "json" => path.with_extension(""),
         _ => path.to_path_buf(),
     }
 }
 
+/// The files of the model saved as `path`: `<stem>.rbe` (the recorder's extension) and
+/// `<stem>.json`, where `path` is the stem or either file.
+pub fn model_paths<B: Backend>(path: &Path) -> PairPaths {
+    PairPaths::new(
+        &model_stem::<B>(path),
+        <ModelRecorder as FileRecorder<B>>::file_extension(),
+    )
+}
+
 /// Saves the model to `<path>.rbe` (the recorder's extension) and its configuration to
-/// `<path>.json`; returns the model file's path.
+/// `<path>.json`, together: see [`saved_pair`] for how an interrupted or failed save keeps a
+/// model saved there before. Returns the model file's path.
+///
+/// A model holding NaN or infinity is refused ([`TrainError::NonFinite`]) before any file is
+/// touched.
 pub fn save<B: Backend>(
     model: &Mlp<B>,
     config: &TrainingConfig,
     path: &Path,
 ) -> Result<PathBuf, TrainError> {
-    let stem = model_stem::<B>(path);
-    if let Some(folder) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|err| TrainError::Record {
-            path: folder.to_path_buf(),
-            source: RecorderError::Unknown(err.to_string()),
-        })?;
-    }
-    let json = config_path(&stem);
-    config.save(&json).map_err(|err| TrainError::Record {
-        path: json.clone(),
-        source: RecorderError::Unknown(err.to_string()),
+    let paths = model_paths::<B>(path);
+    rbe::check_finite(model).map_err(|err| TrainError::NonFinite {
+        path: paths.weights.clone(),
+        param: non_finite_param(&err),
     })?;
-    model
-        .clone()
-        .save_file(stem.clone(), &ModelRecorder::new())
-        .map_err(|source| TrainError::Record {
-            path: stem.clone(),
-            source,
-        })?;
-    Ok(stem.with_extension(<ModelRecorder as FileRecorder<B>>::file_extension()))
+    let save_error = |source| TrainError::Save {
+        path: paths.weights.clone(),
+        source,
+    };
+    let meta = serde_json::to_value(config).map_err(|err| {
+        save_error(PairError::Meta {
+            path: paths.meta.clone(),
+            reason: err.to_string(),
+        })
+    })?;
+    saved_pair::write(&paths, meta, |staged| {
+        model
+            .clone()
+            .save_file(staged.to_path_buf(), &ModelRecorder::new())
+            .map_err(|err| err.to_string())
+    })
+    .map_err(save_error)?;
+    Ok(paths.weights)
 }
 
-/// Loads what [`save`] wrote: rebuilds the model from `<path>.json`, then loads the record.
+/// Loads what [`save`] wrote: checks that the two files belong together, rebuilds the model
+/// from `<path>.json`, then loads the record through [`rbe::load_checked`].
 pub fn load<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<(Mlp<B>, TrainingConfig), TrainError> {
-    let stem = model_stem::<B>(path);
-    let json = config_path(&stem);
-    let config = TrainingConfig::load(&json).map_err(|err| {
+    let paths = model_paths::<B>(path);
+    let meta = saved_pair::read(&paths).map_err(TrainError::Checkpoint)?;
+    let config: TrainingConfig = serde_json::from_value(meta).map_err(|err| {
         TrainError::Config(format!(
             "cannot read the model's configuration {}: {err}",
-            json.display()
+            paths.meta.display()
         ))
     })?;
     let model = config.model.try_init::<B>(device)?;
+    let weights = paths.weights.clone();
     let load_error = |source: RbeError| TrainError::Load {
-        path: stem.clone(),
+        path: weights.clone(),
         source,
     };
-    // Burn panics when a record holds another layer variant than the model: check first.
-    let record: MlpRecord<B> = Recorder::<B>::load(&ModelRecorder::new(), stem.clone(), device)
-        .map_err(|err| load_error(err.into()))?;
+    // Burn panics when a record holds another layer variant than the model (`load_checked`
+    // catches that too, but this names the layers).
+    let record: MlpRecord<B> =
+        Recorder::<B>::load(&ModelRecorder::new(), paths.weights.clone(), device)
+            .map_err(|err| load_error(err.into()))?;
     for (name, layer, saved) in [
         ("hidden", &model.hidden, &record.hidden),
         ("head", &model.head, &record.head),
@@ -330,13 +497,13 @@ pub fn load<B: Backend>(
         if want != got {
             return Err(TrainError::Config(format!(
                 "cannot load the model {}: its {name} layer is {got}, but {} describes {want}",
-                stem.display(),
-                json.display()
+                paths.weights.display(),
+                paths.meta.display()
             )));
         }
     }
     // Checks the file's integrity and every parameter's shape against the configuration.
-    let model =
-        rbe::load_checked(model, &stem, &ModelRecorder::new(), device).map_err(load_error)?;
+    let model = rbe::load_checked(model, &paths.weights, &ModelRecorder::new(), device)
+        .map_err(load_error)?;
     Ok((model, config))
 }

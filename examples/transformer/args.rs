@@ -113,7 +113,8 @@ pub struct Args {
     /// Progress interval in steps.
     #[arg(long, value_name = "N", default_value_t = 25, value_parser = positive, help_heading = "Training")]
     pub log_every: usize,
-    /// Checkpoint stem: PATH.mpk + PATH.json [default: <tmp>/rbe-transformer/<model>].
+    /// Checkpoint stem: PATH.rbe + PATH.json, written together [default:
+    /// <tmp>/rbe-transformer/<model>; a run says when it replaces an earlier checkpoint].
     #[arg(long, value_name = "PATH", help_heading = "Training")]
     pub save: Option<PathBuf>,
     /// Train dense and RBE B=16/32 x residual 0/8 with these settings and write the

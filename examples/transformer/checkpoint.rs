@@ -1,21 +1,32 @@
 //! Saving a trained model with everything needed to reload it.
 //!
-//! A checkpoint `PATH` is two files: `PATH.mpk`, the weights through [`ModelRecorder`], and
-//! `PATH.json`, the architecture and the vocabulary ([`CheckpointMeta`]). RBE seeds are f32
-//! `(r, theta)` and i32 halves of the state bits, so the full-precision recorder stores them
-//! bit for bit.
+//! A checkpoint `PATH` is two files: `PATH.rbe`, the weights through [`ModelRecorder`]
+//! (Burn's full-precision named MessagePack behind a length and CRC-32 header, so RBE seeds
+//! round-trip bit for bit and a damaged file is an error), and `PATH.json`, the architecture
+//! and the vocabulary ([`CheckpointMeta`]) plus the SHA-256 of the weights file.
+//!
+//! The two files are written as one unit (see [`saved_pair`] for the scheme): an
+//! interrupted or failed save leaves a checkpoint saved there before as it was, and a model
+//! holding NaN or infinity is refused before any file is touched. Loading goes through
+//! [`rbe::load_checked`], so a damaged or mismatched checkpoint is an error, never a panic or
+//! a silently different model. Checkpoints from before this format (`PATH.mpk`) still load.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, RecorderError};
+use burn::record::{FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder};
+use rbe::RbeError;
 
 use super::data::{DataError, Vocab};
 use super::model::{Gpt, GptConfig, ModelError};
+use super::saved_pair::{self, PairError, PairPaths};
 
-/// The recorder for the weights; an alias so a checksummed recorder can replace it.
-pub type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+/// The recorder for the weights.
+pub type ModelRecorder = rbe::RbeRecorder;
+
+/// The recorder of checkpoints written before [`ModelRecorder`] (`PATH.mpk`), for loading.
+type LegacyRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// What is saved beside the weights.
 #[derive(Config, Debug)]
@@ -31,19 +42,36 @@ pub struct CheckpointMeta {
 /// Why a checkpoint could not be written or read.
 #[derive(Debug)]
 pub enum CheckpointError {
-    /// Reading or writing `PATH.json` failed.
+    /// `PATH.json` is missing or invalid.
     Meta {
         /// The file.
         path: PathBuf,
         /// What went wrong.
         reason: String,
     },
-    /// The recorder failed on `PATH.mpk`.
+    /// Writing the checkpoint failed; one saved there before is unchanged.
+    Save {
+        /// The weights file.
+        path: PathBuf,
+        /// What went wrong.
+        source: PairError,
+    },
+    /// The files are missing, damaged, or do not belong together.
+    Files(PairError),
+    /// The weights could not be loaded into the architecture `PATH.json` describes: damaged,
+    /// another architecture, or non-finite.
     Weights {
         /// The file.
         path: PathBuf,
-        /// What the recorder said.
-        source: RecorderError,
+        /// What is wrong.
+        source: RbeError,
+    },
+    /// The model holds NaN or infinity, so it was not saved.
+    NonFinite {
+        /// The weights file that was not written.
+        path: PathBuf,
+        /// What `rbe::check_finite` found.
+        source: RbeError,
     },
     /// The saved architecture is invalid.
     Model(ModelError),
@@ -55,7 +83,22 @@ impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Meta { path, reason } => write!(f, "{}: {reason}", path.display()),
-            Self::Weights { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Save { path, source } => write!(
+                f,
+                "cannot save the checkpoint {}: {source} (a checkpoint saved there before is \
+                 unchanged)",
+                path.display()
+            ),
+            Self::Files(err) => write!(f, "checkpoint: {err}"),
+            Self::Weights { path, source } => {
+                write!(f, "cannot load the weights {}: {source}", path.display())
+            }
+            Self::NonFinite { path, source } => write!(
+                f,
+                "not saving the checkpoint {}: {source} (training diverged; try a lower --lr). \
+                 A checkpoint saved there before is unchanged",
+                path.display()
+            ),
             Self::Model(err) => write!(f, "checkpoint architecture: {err}"),
             Self::Vocab(err) => write!(f, "checkpoint vocabulary: {err}"),
         }
@@ -64,65 +107,95 @@ impl fmt::Display for CheckpointError {
 
 impl std::error::Error for CheckpointError {}
 
-/// `PATH` without a trailing `.mpk` or `.json`, so either file names the checkpoint.
+/// `PATH` without a trailing `.rbe`, `.mpk` or `.json`, so either file names the checkpoint.
 fn stem(path: &Path) -> PathBuf {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("mpk" | "json") => path.with_extension(""),
+        Some("rbe" | "mpk" | "json") => path.with_extension(""),
         _ => path.to_path_buf(),
     }
 }
 
-fn meta_path(path: &Path) -> PathBuf {
-    stem(path).with_extension("json")
+/// The files of the checkpoint `path` (the stem or either file).
+pub fn paths<B: Backend>(path: &Path) -> PairPaths {
+    PairPaths::new(
+        &stem(path),
+        <ModelRecorder as FileRecorder<B>>::file_extension(),
+    )
 }
 
-fn weights_path(path: &Path) -> PathBuf {
+/// `PATH.mpk`, the weights of a checkpoint from before [`ModelRecorder`].
+fn legacy_weights_path(path: &Path) -> PathBuf {
     stem(path).with_extension("mpk")
 }
 
-/// Writes `PATH.json` and `PATH.mpk`, creating the parent directory; returns the weights'
-/// file.
+/// Whether a checkpoint (any of its files) exists at `path`.
+pub fn exists<B: Backend>(path: &Path) -> bool {
+    paths::<B>(path).exists() || legacy_weights_path(path).exists()
+}
+
+/// Writes `PATH.json` and `PATH.rbe` together, creating the parent directory; returns the
+/// weights' file. A model holding NaN or infinity is refused ([`CheckpointError::NonFinite`])
+/// and an interrupted or failed save keeps the previous checkpoint (see [`saved_pair`]).
 pub fn save<B: Backend>(
     model: Gpt<B>,
     meta: &CheckpointMeta,
     path: &Path,
 ) -> Result<PathBuf, CheckpointError> {
-    let meta_file = meta_path(path);
-    if let Some(dir) = meta_file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|err| CheckpointError::Meta {
-            path: dir.to_path_buf(),
-            reason: err.to_string(),
-        })?;
-    }
-    meta.save(&meta_file).map_err(|err| CheckpointError::Meta {
-        path: meta_file.clone(),
-        reason: err.to_string(),
+    let paths = paths::<B>(path);
+    rbe::check_finite(&model).map_err(|source| CheckpointError::NonFinite {
+        path: paths.weights.clone(),
+        source,
     })?;
-    // The recorder appends its own extension to the stem.
-    let weights = weights_path(path);
-    model
-        .save_file(stem(path), &ModelRecorder::new())
-        .map_err(|source| CheckpointError::Weights {
-            path: weights.clone(),
-            source,
-        })?;
-    Ok(weights)
+    let save_error = |source| CheckpointError::Save {
+        path: paths.weights.clone(),
+        source,
+    };
+    let json = serde_json::to_value(meta).map_err(|err| {
+        save_error(PairError::Meta {
+            path: paths.meta.clone(),
+            reason: err.to_string(),
+        })
+    })?;
+    saved_pair::write(&paths, json, |staged| {
+        model
+            .save_file(staged.to_path_buf(), &ModelRecorder::new())
+            .map_err(|err| err.to_string())
+    })
+    .map_err(save_error)?;
+    Ok(paths.weights)
 }
 
-/// Reads a checkpoint written by [`save`].
+/// Reads a checkpoint written by [`save`]: checks that the two files belong together,
+/// rebuilds the architecture from `PATH.json` and loads the weights through
+/// [`rbe::load_checked`] (integrity, every parameter's shape and layer structure,
+/// finiteness).
 pub fn load<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<(Gpt<B>, Vocab, CheckpointMeta), CheckpointError> {
-    let meta_file = meta_path(path);
-    let meta = CheckpointMeta::load(&meta_file).map_err(|err| CheckpointError::Meta {
-        path: meta_file,
-        reason: err.to_string(),
-    })?;
+    let paths = paths::<B>(path);
+    let legacy = legacy_weights_path(path);
+    let use_legacy = !paths.weights.exists() && !paths.staged_weights.exists() && legacy.is_file();
+    let json = if use_legacy {
+        std::fs::read_to_string(&paths.meta)
+            .map_err(|err| err.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|err| err.to_string()))
+            .map_err(|reason| CheckpointError::Meta {
+                path: paths.meta.clone(),
+                reason,
+            })?
+    } else {
+        saved_pair::read(&paths).map_err(CheckpointError::Files)?
+    };
+    let meta: CheckpointMeta =
+        serde_json::from_value(json).map_err(|err| CheckpointError::Meta {
+            path: paths.meta.clone(),
+            reason: err.to_string(),
+        })?;
     let vocab = Vocab::from_chars(meta.vocab.chars()).map_err(CheckpointError::Vocab)?;
     if vocab.len() != meta.model.vocab_size {
         return Err(CheckpointError::Meta {
-            path: meta_path(path),
+            path: paths.meta.clone(),
             reason: format!(
                 "vocabulary has {} ids but the model expects {}",
                 vocab.len(),
@@ -130,21 +203,19 @@ pub fn load<B: Backend>(
             ),
         });
     }
-    let weights = weights_path(path);
-    if !weights.is_file() {
-        return Err(CheckpointError::Meta {
-            path: weights,
-            reason: "weights file not found".into(),
-        });
-    }
     let model = meta
         .model
         .init::<B>(device)
-        .map_err(CheckpointError::Model)?
-        .load_file(stem(path), &ModelRecorder::new(), device)
-        .map_err(|source| CheckpointError::Weights {
-            path: weights,
-            source,
-        })?;
+        .map_err(CheckpointError::Model)?;
+    let loaded = if use_legacy {
+        rbe::load_checked(model, &legacy, &LegacyRecorder::new(), device)
+    } else {
+        rbe::load_checked(model, &paths.weights, &ModelRecorder::new(), device)
+    };
+    let weights = if use_legacy { legacy } else { paths.weights };
+    let model = loaded.map_err(|source| CheckpointError::Weights {
+        path: weights,
+        source,
+    })?;
     Ok((model, vocab, meta))
 }

@@ -25,6 +25,9 @@ mod data;
 mod generate;
 mod model;
 mod report;
+// The atomic model + metadata pair, shared with the MNIST example.
+#[path = "../mnist/saved_pair.rs"]
+mod saved_pair;
 mod table;
 mod training;
 
@@ -254,8 +257,8 @@ fn print_sample(text: &str, args: &Args) {
     );
 }
 
-fn default_save_path(summary: &RunSummary) -> PathBuf {
-    let name = match summary.projections {
+fn default_save_path(projections: &ProjectionKind) -> PathBuf {
+    let name = match *projections {
         ProjectionKind::Dense => "dense".to_string(),
         ProjectionKind::Rbe {
             block_size,
@@ -269,13 +272,36 @@ fn default_save_path(summary: &RunSummary) -> PathBuf {
 fn train_and_report<I: RbeBackend>(args: &Args, device: &I::Device) -> Result<(), AnyError> {
     let corpus = load_corpus(args)?;
     let config = model_config(args, &corpus, projection_kind(args));
-    let (summary, model) = train_one::<I>(args, &corpus, &config, device)?;
-
-    let sample = generate::generate(&model, &corpus.vocab, &sample_config(args));
     let path = args
         .save
         .clone()
-        .unwrap_or_else(|| default_save_path(&summary));
+        .unwrap_or_else(|| default_save_path(&config.projections));
+    let earlier = checkpoint::exists::<I>(&path);
+    let weights_file = checkpoint::paths::<I>(&path).weights;
+    if earlier {
+        eprintln!(
+            "note: {} (and its .json) holds an earlier run's checkpoint; this run replaces it \
+             when training succeeds{}",
+            weights_file.display(),
+            if args.save.is_none() {
+                " (pass --save PATH to keep it)"
+            } else {
+                ""
+            }
+        );
+    }
+    let (summary, model) = train_one::<I>(args, &corpus, &config, device).map_err(|err| {
+        if earlier {
+            format!(
+                "{err}; nothing was saved, {} keeps the earlier checkpoint",
+                weights_file.display()
+            )
+        } else {
+            format!("{err}; nothing was saved")
+        }
+    })?;
+
+    let sample = generate::generate(&model, &corpus.vocab, &sample_config(args));
     let meta = CheckpointMeta::new(config, corpus.vocab.as_string(), args.steps);
     let weights = checkpoint::save(model, &meta, &path)?;
 
@@ -329,6 +355,12 @@ fn write_table<I: RbeBackend>(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    if path.exists() {
+        eprintln!(
+            "note: {} exists (an earlier table); this run replaces it when it finishes",
+            path.display()
+        );
+    }
     let corpus = load_corpus(args)?;
     let load_before = report::load_average();
     let start = Instant::now();
@@ -365,8 +397,28 @@ fn write_table<I: RbeBackend>(
         load: format!("{load_before} before, {} after", report::load_average()),
     };
     let markdown = table::markdown(&runs, &context);
-    std::fs::write(path, &markdown).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_atomically(path, &markdown)?;
     println!("{markdown}");
     eprintln!("table written to {}", path.display());
     Ok(())
+}
+
+/// Writes `content` to `path` through a temporary file beside it and a rename, so an
+/// interrupted write leaves the previous file whole.
+fn write_atomically(path: &Path, content: &str) -> Result<(), AnyError> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(content.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display()).into()
+    })
 }

@@ -5,6 +5,8 @@
 //! evaluation, and one validation pass at the end. The optimizer is Adam wrapped in
 //! [`RbeOptimizer`], so every step first applies the paper's state transitions to the
 //! CORDIC bits and then updates `r`, `theta`, residuals, biases and the dense parameters.
+//! A step that would make a parameter NaN or infinite is refused by the wrapper, and the
+//! loop stops with [`TrainError::Refused`]: the model never leaves its last finite state.
 
 use std::fmt;
 use std::time::Instant;
@@ -83,6 +85,16 @@ pub enum TrainError {
         /// The step at which it happened.
         step: usize,
     },
+    /// An optimizer step would have made a parameter NaN or infinite; `RbeOptimizer`
+    /// refused it, and training stops there rather than go on refusing steps.
+    Refused {
+        /// The refused step (1-based).
+        step: usize,
+        /// What the optimizer reported: the parameter.
+        param: String,
+        /// The learning rate of that step.
+        lr: f64,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -92,6 +104,12 @@ impl fmt::Display for TrainError {
             Self::Diverged { step } => write!(
                 f,
                 "training diverged: the loss is not finite at step {step} (try a lower --lr)"
+            ),
+            Self::Refused { step, param, lr } => write!(
+                f,
+                "training diverged: optimizer step {step} (learning rate {lr:.3e}) would have \
+                 made the parameter `{param}` NaN or infinite, so it was refused and training \
+                 stopped (try a lower --lr)"
             ),
         }
     }
@@ -172,6 +190,19 @@ where
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = config.lr_at(step);
         model = optimizer.step(lr, model, grads);
+        if let Some(err) = optimizer.take_rejected() {
+            let param = match err {
+                rbe::RbeError::NonFinite(what) => what
+                    .strip_suffix(" (optimizer step refused)")
+                    .map_or_else(|| what.clone(), str::to_string),
+                other => other.to_string(),
+            };
+            return Err(TrainError::Refused {
+                step: step + 1,
+                param,
+                lr,
+            });
+        }
 
         interval_loss += loss_value;
         interval_steps += 1;

@@ -12,9 +12,17 @@
 //!   practical configuration and the transition path end to end, not the RBE gradient; the
 //!   first model does that. (An 80% floor on this model alone would not catch a broken RBE
 //!   gradient.)
+//!
+//! The other tests check the example's damage handling in seconds: the cache check rejects
+//! altered content behind a valid size and header, a failed, interrupted or refused
+//! (non-finite) save keeps the previous model byte for byte, and a diverging run stops with
+//! an error instead of saving.
 
 // The example's own modules, so the test exercises exactly the code the example runs. The
 // example uses more of them than this test does.
+#[allow(dead_code)]
+#[path = "../../examples/mnist/backend.rs"]
+mod backend;
 #[allow(dead_code)]
 #[path = "../../examples/mnist/data.rs"]
 mod data;
@@ -28,19 +36,37 @@ mod model;
 #[path = "../../examples/mnist/progress.rs"]
 mod progress;
 #[allow(dead_code)]
+#[path = "../../examples/mnist/report.rs"]
+mod report;
+#[allow(dead_code)]
+#[path = "../../examples/mnist/run.rs"]
+mod run;
+// Also included by the transformer tests, as both examples use it.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../../examples/mnist/saved_pair.rs"]
+mod saved_pair;
+#[allow(dead_code)]
 #[path = "../../examples/mnist/training.rs"]
 mod training;
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rbe::RbeBackend;
 
-use data::{DataDir, Mnist};
-use model::{ModelConfig, ModelKind};
-use training::{Accuracy, TrainingConfig, evaluate, load, save, train};
+use backend::BackendJob;
+use data::{DataDir, DataError, Mnist};
+use model::{Layer, Mlp, ModelConfig, ModelKind};
+use run::TrainJob;
+use saved_pair::PairError;
+use training::{
+    Accuracy, ModelRecorder, TrainError, TrainingConfig, evaluate, load, model_paths, save, train,
+};
 
 /// NdArray: deterministic, needs no adapter, and in a debug build about as fast as lavapipe
 /// (measured: 18 s vs 20 s for this training run).
@@ -121,9 +147,10 @@ where
     (trained.model, accuracy)
 }
 
-/// The data, or a failure that says where to put it.
-fn mnist() -> Mnist {
-    Mnist::load(&DataDir::resolve(None)).unwrap_or_else(|err| panic!("{err}"))
+/// The data, or a failure that says where to put it; loaded once for all tests.
+fn mnist() -> &'static Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| Mnist::load(&DataDir::resolve(None)).unwrap_or_else(|err| panic!("{err}")))
 }
 
 #[test]
@@ -133,7 +160,7 @@ fn rbe_mlp_learns_mnist_and_reloads() {
     let device = Default::default();
 
     let all_rbe = all_rbe_config();
-    let (model, accuracy) = train_and_test::<Train>("rbe-both", &all_rbe, &data, &scratch, &device);
+    let (model, accuracy) = train_and_test::<Train>("rbe-both", &all_rbe, data, &scratch, &device);
     assert!(
         accuracy.fraction() >= ALL_RBE_FLOOR,
         "RBE in both layers reached only {:.4}: its gradients are not training the seeds",
@@ -160,7 +187,7 @@ fn rbe_mlp_learns_mnist_and_reloads() {
         1e-2,
     );
     let (_, accuracy) =
-        train_and_test::<Train>("rbe-dense-head", &dense_head, &data, &scratch, &device);
+        train_and_test::<Train>("rbe-dense-head", &dense_head, data, &scratch, &device);
     assert!(
         accuracy.fraction() >= 0.75,
         "RBE hidden + dense head reached only {:.4}",
@@ -182,7 +209,7 @@ fn rbe_mlp_learns_mnist_on_wgpu() {
     let (_, accuracy) = train_and_test::<Autodiff<burn::backend::Wgpu<f32, i32>>>(
         "rbe-both-wgpu",
         &all_rbe_config(),
-        &data,
+        data,
         &scratch,
         &device,
     );
@@ -192,4 +219,258 @@ fn rbe_mlp_learns_mnist_on_wgpu() {
          training the seeds",
         accuracy.fraction()
     );
+}
+
+/// The two files of a saved model, byte for byte.
+fn snapshot(stem: &Path) -> (Vec<u8>, Vec<u8>) {
+    let paths = model_paths::<Inner>(stem);
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|err| panic!("{}: {err}", p.display()));
+    (read(&paths.weights), read(&paths.meta))
+}
+
+/// The logits of a fixed batch: equal logits, same model.
+fn logits(model: &Mlp<Inner>) -> Vec<f32> {
+    let device = Default::default();
+    let input = Tensor::<Inner, 1, Int>::arange(0..2 * 784, &device)
+        .float()
+        .div_scalar(1000.0)
+        .reshape([2, 784]);
+    model.forward(input).into_data().to_vec::<f32>().unwrap()
+}
+
+/// RBE hidden layer, dense head: both kinds of parameters in a model that builds quickly.
+fn small_config() -> TrainingConfig {
+    TrainingConfig::new(
+        ModelConfig::new(ModelKind::Rbe)
+            .with_block_size(8)
+            .with_dense_head(true),
+    )
+}
+
+fn small_model(seed: u64) -> Mlp<Inner> {
+    let device = Default::default();
+    Inner::seed(&device, seed);
+    small_config()
+        .model
+        .try_init::<Inner>(&device)
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let raw = std::fs::read(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    out
+}
+
+#[test]
+fn mnist_cache_check_rejects_altered_content_behind_a_valid_header() {
+    let scratch = Scratch::new("mnist-cache-check");
+    let cache = scratch.0.join("cache");
+    // The test labels: the smallest of the four files (10 KB).
+    let file = &data::FILES[3];
+    assert_eq!(file.name, "t10k-labels-idx1-ubyte");
+    let source = data::default_dir().join(format!("{}.gz", file.name));
+    let canonical = gunzip(&source);
+    let dest = cache.join(file.split).join(file.name);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+
+    // One label changed to another digit: size and IDX header are still the canonical ones,
+    // which is all a size-and-header check would look at.
+    let mut altered = canonical.clone();
+    altered[8 + 123] = (altered[8 + 123] + 1) % 10;
+    assert_eq!(altered.len() as u64, file.len);
+    assert_eq!(altered[..8], canonical[..8]);
+    std::fs::write(&dest, &altered).unwrap();
+    let err = data::check_cached(&dest, file).expect_err("an altered label was accepted");
+    assert!(
+        matches!(&err, DataError::Corrupt { path, reason } if *path == dest && reason.contains("SHA-256")),
+        "{err}"
+    );
+
+    // Without a replacement, preparing the cache reports the damaged file, never uses it.
+    let empty = scratch.0.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let without = DataDir {
+        path: Some(empty),
+        origin: "--data-dir",
+    };
+    match data::prepare_in(&without, &cache) {
+        Err(DataError::Corrupt { path, .. }) => assert_eq!(path, dest),
+        other => panic!("expected the damaged cache file to be reported, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        altered,
+        "reported, not removed"
+    );
+
+    // A source with the same damage is refused too, and the cached file stays as it was.
+    let bad_source = scratch.0.join("bad-source");
+    std::fs::create_dir_all(&bad_source).unwrap();
+    std::fs::write(bad_source.join(file.name), &altered).unwrap();
+    let bad = DataDir {
+        path: Some(bad_source.clone()),
+        origin: "--data-dir",
+    };
+    match data::prepare_in(&bad, &cache) {
+        Err(DataError::Corrupt { path, .. }) => assert_eq!(path, bad_source.join(file.name)),
+        other => panic!("expected the damaged source to be refused, got {other:?}"),
+    }
+
+    // With the canonical .gz at hand, the damaged file is replaced from it; the other three
+    // files are simply missing from this data directory.
+    let good_source = scratch.0.join("good-source");
+    std::fs::create_dir_all(&good_source).unwrap();
+    std::fs::copy(&source, good_source.join(format!("{}.gz", file.name))).unwrap();
+    let good = DataDir {
+        path: Some(good_source),
+        origin: "--data-dir",
+    };
+    match data::prepare_in(&good, &cache) {
+        Err(DataError::Missing { files, .. }) => {
+            assert_eq!(files.len(), 3, "{files:?}");
+            assert!(!files.contains(&file.name), "{files:?}");
+        }
+        other => panic!("expected the other three files to be missing, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&dest).unwrap(), canonical, "not re-seeded");
+    data::check_cached(&dest, file).unwrap_or_else(|err| panic!("{err}"));
+}
+
+#[test]
+fn mnist_save_refuses_a_non_finite_model_and_keeps_the_previous_one() {
+    let device = Default::default();
+    let scratch = Scratch::new("mnist-save-non-finite");
+    let stem = scratch.0.join("model");
+    let config = small_config();
+    let good = small_model(1);
+    save(&good, &config, &stem).unwrap_or_else(|err| panic!("{err}"));
+    let before = snapshot(&stem);
+
+    let mut broken = good.clone();
+    match &mut broken.head {
+        Layer::Dense(linear) => {
+            linear.weight = linear.weight.clone().map(|w| w.mul_scalar(f32::NAN));
+        }
+        _ => unreachable!("the head is dense"),
+    }
+    let err = save(&broken, &config, &stem).expect_err("a NaN model was saved");
+    assert!(
+        matches!(&err, TrainError::NonFinite { param, .. } if param.contains("head")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--lr"), "{err}");
+    assert_eq!(snapshot(&stem), before, "the previous model was touched");
+    let (reloaded, _) = load::<Inner>(&stem, &device).unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(logits(&reloaded), logits(&good));
+}
+
+#[test]
+fn mnist_interrupted_or_failed_save_keeps_the_previous_model() {
+    let device = Default::default();
+    let scratch = Scratch::new("mnist-save-interrupted");
+    let stem = scratch.0.join("model");
+    let paths = model_paths::<Inner>(&stem);
+    let config = small_config();
+    let (a, b) = (small_model(1), small_model(2));
+    assert_ne!(logits(&a), logits(&b));
+    save(&a, &config, &stem).unwrap_or_else(|err| panic!("{err}"));
+    let before = snapshot(&stem);
+    let loads = |what: &str| {
+        let (model, _) =
+            load::<Inner>(&stem, &device).unwrap_or_else(|err| panic!("{what}: {err}"));
+        logits(&model)
+    };
+    let meta = serde_json::to_value(&config).unwrap();
+
+    // The recorder fails half-way through the weights.
+    let err = saved_pair::write(&paths, meta.clone(), |staged| {
+        std::fs::write(staged, b"half a record").unwrap();
+        Err("simulated failure".into())
+    })
+    .expect_err("a failed recorder was reported as a save");
+    assert!(matches!(err, PairError::Weights { .. }), "{err}");
+    assert_eq!(snapshot(&stem), before);
+    assert!(!paths.staged_weights.exists() && !paths.staged_meta.exists());
+    assert_eq!(loads("after a failed save"), logits(&a));
+
+    // Interrupted before the commit: `b` is completely staged, nothing renamed yet.
+    let write_b = |staged: &Path| {
+        b.clone()
+            .save_file(staged.to_path_buf(), &ModelRecorder::new())
+            .map_err(|err| err.to_string())
+    };
+    saved_pair::stage(&paths, meta.clone(), write_b).unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(snapshot(&stem), before);
+    assert_eq!(loads("before the commit"), logits(&a));
+
+    // Interrupted right after the commit (the metadata renamed, the weights not): loading
+    // finishes the save, so the pair is `b`'s, never `b`'s metadata with `a`'s weights.
+    saved_pair::stage(&paths, meta, write_b).unwrap_or_else(|err| panic!("{err}"));
+    std::fs::rename(&paths.staged_meta, &paths.meta).unwrap();
+    assert_eq!(loads("after the commit"), logits(&b));
+    assert!(!paths.staged_weights.exists());
+
+    // Weights that are not the ones the metadata was saved with are refused.
+    std::fs::write(&paths.weights, &before.0).unwrap();
+    let err = load::<Inner>(&stem, &device).expect_err("mismatched weights were loaded");
+    assert!(
+        matches!(err, TrainError::Checkpoint(PairError::Mismatch { .. })),
+        "{err}"
+    );
+
+    // So is damaged metadata, even when it still parses.
+    save(&a, &config, &stem).unwrap_or_else(|err| panic!("{err}"));
+    let json = std::fs::read_to_string(&paths.meta).unwrap();
+    let edited = json.replacen("\"epochs\": 5", "\"epochs\": 6", 1);
+    assert_ne!(edited, json);
+    std::fs::write(&paths.meta, edited).unwrap();
+    let err = load::<Inner>(&stem, &device).expect_err("damaged metadata was loaded");
+    assert!(
+        matches!(err, TrainError::Checkpoint(PairError::Meta { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn mnist_diverging_training_stops_and_keeps_the_earlier_model() {
+    let device = Default::default();
+    let scratch = Scratch::new("mnist-diverge");
+    let stem = scratch.0.join("model");
+    save(&small_model(1), &small_config(), &stem).unwrap_or_else(|err| panic!("{err}"));
+    let before = snapshot(&stem);
+
+    // A learning rate beyond f32: the first Adam step makes the parameters infinite.
+    let config = small_config()
+        .with_epochs(2)
+        .with_batch_size(32)
+        .with_lr(1e39)
+        .with_train_limit(Some(64))
+        .with_test_limit(Some(100));
+    let job = TrainJob {
+        config,
+        artifact_dir: scratch.0.clone(),
+        data_dir: DataDir::resolve(None),
+        artifact_flag: "--artifact-dir",
+    };
+    let err = match job.run::<Train>(device, "ndarray") {
+        Ok(report) => panic!("training with lr 1e39 succeeded: {}", report.to_json()),
+        Err(err) => err,
+    };
+    assert!(
+        matches!(
+            err,
+            TrainError::Diverged {
+                step: 1,
+                epoch: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--lr"), "{err}");
+    assert_eq!(snapshot(&stem), before, "the earlier model was touched");
 }

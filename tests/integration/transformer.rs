@@ -1,6 +1,8 @@
 //! Smoke test of the transformer example: a tiny RBE model trained for a few dozen steps on
 //! the first 200 KB of the Shakespeare text must get clearly below the uniform baseline
-//! `ln(vocab)`, which the untrained model does not.
+//! `ln(vocab)`, which the untrained model does not. The other tests cover the model's
+//! invariants and the checkpoints: damaged checkpoints are errors on `--load`, never panics,
+//! and a failed, interrupted or refused save keeps the previous checkpoint.
 
 // The example's own modules, so the test exercises exactly the code the example runs. The
 // example uses more of them than this test does.
@@ -13,19 +15,26 @@ mod data;
 #[allow(dead_code)]
 #[path = "../../examples/transformer/model.rs"]
 mod model;
+// Also included by the MNIST tests, as both examples use it.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../../examples/mnist/saved_pair.rs"]
+mod saved_pair;
 #[allow(dead_code)]
 #[path = "../../examples/transformer/training.rs"]
 mod training;
 
-use std::path::Path;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 
+use checkpoint::{CheckpointError, CheckpointMeta};
 use data::Corpus;
 use model::{Gpt, GptConfig, Projection, ProjectionKind};
-use training::{TrainingConfig, evaluate, train};
+use training::{TrainError, TrainingConfig, evaluate, train};
 
 /// NdArray is the fastest backend in a debug build on a CPU-only CI machine.
 type Train = Autodiff<NdArray<f32>>;
@@ -143,7 +152,6 @@ fn tokens<B: Backend>(ids: &[i32], device: &B::Device) -> Tensor<B, 2, Int> {
 
 #[test]
 fn attention_does_not_see_the_future() {
-    type Infer = NdArray<f32>;
     let device = Default::default();
     for projections in [
         ProjectionKind::Dense,
@@ -208,7 +216,6 @@ fn corpus_splits_by_position_and_maps_unseen_characters_to_unk() {
 
 #[test]
 fn checkpoint_round_trip_reproduces_the_logits() {
-    type Infer = NdArray<f32>;
     let device = Default::default();
     Infer::seed(&device, 5);
     let config = tiny_config(ProjectionKind::Rbe {
@@ -240,4 +247,250 @@ fn checkpoint_round_trip_reproduces_the_logits() {
     assert_eq!(loaded_vocab.as_string(), "abcdefghi");
     before.into_data().assert_eq(&after.into_data(), true);
     assert!(checkpoint::load::<Infer>(&dir.join("missing"), &device).is_err());
+}
+
+type Infer = NdArray<f32>;
+
+/// A scratch folder, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("rbe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// RBE projections with a residual and an RBE head: every kind of saved parameter.
+fn rbe_tiny() -> GptConfig {
+    tiny_config(ProjectionKind::Rbe {
+        block_size: 16,
+        residual_rank: 2,
+        transitions: true,
+    })
+    .with_head(ProjectionKind::Rbe {
+        block_size: 16,
+        residual_rank: 0,
+        transitions: true,
+    })
+}
+
+fn tiny_model(config: &GptConfig, seed: u64) -> Gpt<Infer> {
+    let device = Default::default();
+    Infer::seed(&device, seed);
+    config
+        .init::<Infer>(&device)
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn tiny_meta(config: GptConfig) -> CheckpointMeta {
+    CheckpointMeta::new(config, data::Vocab::from_text("abcdefghi").as_string(), 0)
+}
+
+fn tiny_logits(model: &Gpt<Infer>) -> Vec<f32> {
+    let device = Default::default();
+    model
+        .forward(tokens(&[3, 1, 4, 1, 5, 9, 2, 6], &device))
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap()
+}
+
+/// `checkpoint::load`, the function `--generate-only --load PATH` calls, with a panic turned
+/// into a test failure that says so.
+fn load_without_panic(path: &Path, what: &str) -> Result<Gpt<Infer>, CheckpointError> {
+    let device = Default::default();
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        checkpoint::load::<Infer>(path, &device)
+    }))
+    .unwrap_or_else(|_| panic!("{what}: loading panicked instead of returning an error"))
+    .map(|(model, _, _)| model)
+}
+
+/// Both files of a checkpoint, byte for byte.
+fn checkpoint_bytes(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let paths = checkpoint::paths::<Infer>(path);
+    (
+        std::fs::read(&paths.weights).unwrap(),
+        std::fs::read(&paths.meta).unwrap(),
+    )
+}
+
+/// Sets the first float parameter to NaN.
+struct PoisonFirst(bool);
+
+impl<B: Backend> ModuleMapper<B> for PoisonFirst {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if self.0 {
+            return param;
+        }
+        self.0 = true;
+        param.map(|t| t.mul_scalar(f32::NAN))
+    }
+}
+
+#[test]
+fn transformer_load_rejects_damaged_checkpoints_with_an_error() {
+    let scratch = Scratch::new("transformer-damaged");
+    let path = scratch.0.join("tiny");
+    let paths = checkpoint::paths::<Infer>(&path);
+    let config = rbe_tiny();
+    let model = tiny_model(&config, 5);
+    let expected = tiny_logits(&model);
+    checkpoint::save(model, &tiny_meta(config.clone()), &path)
+        .unwrap_or_else(|err| panic!("{err}"));
+    let (weights, meta) = checkpoint_bytes(&path);
+    let restore = || {
+        std::fs::write(&paths.weights, &weights).unwrap();
+        std::fs::write(&paths.meta, &meta).unwrap();
+    };
+    let loaded = load_without_panic(&path, "intact").unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(tiny_logits(&loaded), expected);
+
+    // Metadata as written before the weights' hash was recorded, so the damage below reaches
+    // the recorder and `rbe::load_checked` rather than the hash check.
+    let mut legacy: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    let object = legacy.as_object_mut().unwrap();
+    object.remove(saved_pair::WEIGHTS_SHA256);
+    object.remove(saved_pair::META_SHA256);
+    let legacy = serde_json::to_vec_pretty(&legacy).unwrap();
+
+    let mut flipped = weights.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    let other_config = tiny_config(ProjectionKind::Rbe {
+        block_size: 16,
+        residual_rank: 0,
+        transitions: true,
+    })
+    .with_head(ProjectionKind::Rbe {
+        block_size: 16,
+        residual_rank: 0,
+        transitions: true,
+    });
+    let other = scratch.0.join("other");
+    checkpoint::save(
+        tiny_model(&other_config, 6),
+        &tiny_meta(other_config),
+        &other,
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    let (other_weights, _) = checkpoint_bytes(&other);
+
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        (
+            "weights truncated",
+            weights[..weights.len() / 2].to_vec(),
+            meta.clone(),
+        ),
+        ("weights with a flipped bit", flipped.clone(), meta.clone()),
+        ("weights empty", Vec::new(), meta.clone()),
+        (
+            "metadata truncated",
+            weights.clone(),
+            meta[..meta.len() / 2].to_vec(),
+        ),
+        (
+            "metadata with a changed vocabulary",
+            weights.clone(),
+            String::from_utf8(meta.clone())
+                .unwrap()
+                .replacen("abcdefghi", "abcdefghj", 1)
+                .into_bytes(),
+        ),
+        (
+            "legacy metadata, weights with a flipped bit",
+            flipped,
+            legacy.clone(),
+        ),
+        (
+            "legacy metadata, weights truncated",
+            weights[..40].to_vec(),
+            legacy.clone(),
+        ),
+        (
+            "legacy metadata, weights of another architecture",
+            other_weights,
+            legacy,
+        ),
+    ];
+    for (what, weights_bytes, meta_bytes) in cases {
+        std::fs::write(&paths.weights, &weights_bytes).unwrap();
+        std::fs::write(&paths.meta, &meta_bytes).unwrap();
+        match load_without_panic(&path, what) {
+            Ok(_) => panic!("{what}: the damaged checkpoint loaded"),
+            Err(err) => eprintln!("{what}: {err}"),
+        }
+        restore();
+    }
+
+    std::fs::remove_file(&paths.weights).unwrap();
+    assert!(load_without_panic(&path, "weights missing").is_err());
+    restore();
+    std::fs::remove_file(&paths.meta).unwrap();
+    assert!(load_without_panic(&path, "metadata missing").is_err());
+}
+
+#[test]
+fn transformer_failed_or_interrupted_save_keeps_the_previous_checkpoint() {
+    let scratch = Scratch::new("transformer-save-keeps");
+    let path = scratch.0.join("tiny");
+    let paths = checkpoint::paths::<Infer>(&path);
+    let config = rbe_tiny();
+    let a = tiny_model(&config, 1);
+    let a_logits = tiny_logits(&a);
+    checkpoint::save(a.clone(), &tiny_meta(config.clone()), &path)
+        .unwrap_or_else(|err| panic!("{err}"));
+    let before = checkpoint_bytes(&path);
+    let loads = |what: &str| {
+        tiny_logits(&load_without_panic(&path, what).unwrap_or_else(|err| panic!("{what}: {err}")))
+    };
+
+    // A model with a NaN is refused before any file is touched.
+    let broken = a.map(&mut PoisonFirst(false));
+    let err = checkpoint::save(broken, &tiny_meta(config.clone()), &path)
+        .expect_err("a NaN model was saved");
+    assert!(matches!(err, CheckpointError::NonFinite { .. }), "{err}");
+    assert!(err.to_string().contains("--lr"), "{err}");
+    assert_eq!(checkpoint_bytes(&path), before);
+    assert_eq!(loads("after the refused save"), a_logits);
+
+    // Interrupted before the commit: another model completely staged, nothing renamed.
+    let b = tiny_model(&config, 2);
+    let json = serde_json::to_value(tiny_meta(config.clone())).unwrap();
+    saved_pair::stage(&paths, json, |staged| {
+        b.save_file(staged.to_path_buf(), &checkpoint::ModelRecorder::new())
+            .map_err(|err| err.to_string())
+    })
+    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(checkpoint_bytes(&path), before);
+    assert_eq!(loads("before the commit"), a_logits);
+}
+
+#[test]
+fn transformer_training_stops_when_a_step_would_make_the_model_non_finite() {
+    let device = Default::default();
+    let corpus =
+        Corpus::from_text(&"abcdefghi".repeat(40), 8).unwrap_or_else(|err| panic!("{err}"));
+    Train::seed(&device, 3);
+    let model = tiny_config(ProjectionKind::Rbe {
+        block_size: 16,
+        residual_rank: 0,
+        transitions: true,
+    })
+    .init::<Train>(&device)
+    .unwrap_or_else(|err| panic!("{err}"));
+    // A learning rate beyond f32: the first Adam step makes the parameters infinite.
+    let training = TrainingConfig::new(5, 2, 1e39).with_warmup_steps(1);
+    let err = train(model, &corpus, &training, &device, |_| {})
+        .expect_err("training with lr 1e39 went on");
+    assert!(matches!(err, TrainError::Refused { step: 1, .. }), "{err}");
+    assert!(err.to_string().contains("--lr"), "{err}");
 }
