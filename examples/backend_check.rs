@@ -83,7 +83,7 @@ struct Args {
     tolerance: f64,
 }
 
-/// The printed line, fields in the order the issue lists them, then the extras.
+/// The printed line, the backend and the four errors first, then the extras.
 #[derive(serde::Serialize)]
 struct Line {
     backend: &'static str,

@@ -47,7 +47,7 @@ pub enum Mode {
 /// with --dense), reports validation bits per character, saves it, and prints a sample and
 /// one JSON line. Progress goes to stderr, results to stdout.
 ///
-/// The model defaults are sized for a 2-core CPU; the larger model the issue suggests is
+/// The model defaults are sized for a 2-core CPU; a larger model is
 /// `--layers 4 --d-model 256 --context 128`.
 #[derive(Parser, Debug, Clone)]
 #[command(version)]

@@ -16,8 +16,8 @@
 //! character, next to the unigram and uniform baselines.
 //!
 //! The default model (2 layers, d_model 128, 4 heads, context 64) is sized so a run
-//! finishes in minutes on a 2-core CPU; `--layers 4 --d-model 256 --context 128` gives the
-//! larger model the issue suggests, for machines with a GPU (`--backend wgpu` or `cuda`).
+//! finishes in minutes on a 2-core CPU; `--layers 4 --d-model 256 --context 128` gives a
+//! larger model, for machines with a GPU (`--backend wgpu` or `cuda`).
 
 mod args;
 mod checkpoint;

@@ -38,7 +38,7 @@ pub struct RbeLinearConfig {
     /// Whether backward passes produce state-transition counts.
     #[config(default = true)]
     pub state_transitions: bool,
-    /// The transition threshold `t` on `|dW|` (contract section 5).
+    /// The transition threshold `t` on `|dW|` (docs/math.md §5).
     #[config(default = 0.1)]
     pub transition_threshold: f64,
     /// The forward kernel on CubeCL backends.

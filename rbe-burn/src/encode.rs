@@ -1,4 +1,4 @@
-//! Encoding a trained dense `Linear` as an [`RbeLinear`] (contract section 7): a closed-form
+//! Encoding a trained dense `Linear` as an [`RbeLinear`] (docs/math.md §7): a closed-form
 //! least-squares fit per block, then the top-`residual_rank` SVD of what the seeds miss.
 
 use burn::module::Param;

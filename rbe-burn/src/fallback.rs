@@ -1,7 +1,7 @@
 //! The RBE op built from Burn tensor operations: the default bodies of
 //! [`crate::RbeBackend`], used by every backend without CubeCL kernels (e.g. NdArray).
 //!
-//! It uses the closed form of contract section 3 throughout: each block is `a*C + b*S`, so
+//! It uses the closed form of docs/math.md §3 throughout: each block is `a*C + b*S`, so
 //! the product factors into two small matmuls and the weight matrix is never formed.
 //!
 //! Index conventions: `nI x nJ` blocks of `br x bc`; `K = 2 J + cs` enumerates the

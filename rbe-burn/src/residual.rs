@@ -1,4 +1,4 @@
-//! The low-rank residual `x V^T U^T` (contract section 7, "seed 000").
+//! The low-rank residual `x V^T U^T` (docs/math.md §7, "seed 000").
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::Tensor;

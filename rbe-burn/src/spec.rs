@@ -8,7 +8,7 @@ use rbe_cubecl::BlockLayout;
 
 /// Which computation generates the weights inside the fused product.
 ///
-/// Both give the same `y` to float tolerance: the closed form is exact (contract section 3).
+/// Both give the same `y` to float tolerance: the closed form is exact (docs/math.md §3).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]

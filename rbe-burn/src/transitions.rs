@@ -1,4 +1,4 @@
-//! Applying the paper's state transitions after a backward pass (contract section 5).
+//! Applying the paper's state transitions after a backward pass (docs/math.md §5).
 //!
 //! The backward pass of every RBE layer leaves its net transition counts in the gradients,
 //! keyed by the id of the layer's `bits` parameter (see [`crate::RbeSeeds`]). Applying them

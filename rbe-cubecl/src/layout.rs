@@ -5,7 +5,7 @@ use crate::RbeError;
 ///
 /// Seeds are stored row-major over blocks: seed `I * col_blocks() + J` generates rows
 /// `I*block_rows ..` and columns `J*block_cols ..`. Every seed generates a full block; the
-/// blocks on the right and bottom edges are cropped to the matrix (contract section 2 uses the
+/// blocks on the right and bottom edges are cropped to the matrix (docs/math.md §2 uses the
 /// full block shape for the in-block coordinates, so all blocks share one basis).
 ///
 /// Deserialisation goes through [`BlockLayout::new`], so a saved layout with a zero size is an

@@ -1,7 +1,7 @@
 //! Seeds, reference mathematics and CubeCL kernels for Riemannian Basis Encoding (RBE).
 //!
-//! The exact contract is `shared/design/rbe-math.md` in the project; each item here names the
-//! section it implements.
+//! The mathematics is written out in the repository's `docs/math.md`; each item here names
+//! the section (`§N`) it implements.
 //!
 //! - [`Packed128`]: one 128-bit seed per weight block, with its bit fields, validation,
 //!   serde and a 16-byte little-endian form.

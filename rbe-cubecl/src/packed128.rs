@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use crate::RbeError;
 use crate::reference::{CORDIC_GAIN, CORDIC_STEPS, TANH_EVERY, TRANSITION_THRESHOLD};
 
-/// One 128-bit RBE seed: it generates one block of a weight matrix (contract section 1).
+/// One 128-bit RBE seed: it generates one block of a weight matrix (docs/math.md §1).
 ///
 /// ```text
 /// hi  [63:62] poincare_quadrant   [61:50] hyperbolic_freq   [49:38] geodesic_amplitude
@@ -251,7 +251,7 @@ impl Packed128 {
     }
 
     /// The paper's weight at in-block position `(i, j)` of a `rows x cols` block, computed in
-    /// f32 with the 20-step CORDIC loop of contract section 2.
+    /// f32 with the 20-step CORDIC loop of docs/math.md §2.
     ///
     /// A block with one row (or column) uses the coordinate 0 along that axis; so does a
     /// degenerate block of zero rows (or columns), instead of underflowing.
@@ -284,7 +284,7 @@ impl Packed128 {
         x / CORDIC_GAIN as f32
     }
 
-    /// The paper's state transition for one weight-gradient signal (contract section 5):
+    /// The paper's state transition for one weight-gradient signal (docs/math.md §5):
     /// the 2-bit counter of slot `(i*31 + j) & 3` in `hi[2*slot+1 : 2*slot]` steps forward
     /// when `gradient_signal > 0.1` and backward when it is `< -0.1`.
     pub fn apply_state_transition(&mut self, gradient_signal: f32, i: usize, j: usize) {

@@ -1,6 +1,6 @@
 //! The paper's three experiments, as plain functions that return their numbers.
 //!
-//! - (a) [`compression_table`]: the storage arithmetic of contract section 8, computed from
+//! - (a) [`compression_table`]: the storage arithmetic of docs/math.md §8, computed from
 //!   [`BlockLayout`] rather than written down.
 //! - (b) [`learning_test`]: one seed fitted to the 8x8 ramp `W[i][j] = i/7` with the paper's
 //!   training step [`fused_backward_fast`], with and without state transitions.
@@ -8,8 +8,8 @@
 //!   `1/max(sqrt(x²+y²), 1e-6)`, normalised by its maximum.
 //!
 //! Every fit is reported next to [`Baselines`]: the best constant predictor (the target's
-//! mean) and predicting zero, and, because a seed can only draw `a*C + b*S` (contract
-//! section 3), the best any seed grid can do ([`best_seed_fit`]).
+//! mean) and predicting zero, and, because a seed can only draw `a*C + b*S` (docs/math.md
+//! §3), the best any seed grid can do ([`best_seed_fit`]).
 //!
 //! Nothing here prints; `examples/paper_experiments.rs` formats the results.
 
@@ -212,7 +212,7 @@ fn params_mse(seeds: &[SeedParams], layout: &BlockLayout, target: &[f64]) -> Res
 /// The least MSE a seed grid can reach on `target` with `r >= r_min`, and the seeds that
 /// reach it.
 ///
-/// Per block it takes the least-squares `(a, b)` of `a*C + b*S` (contract section 7) and
+/// Per block it takes the least-squares `(a, b)` of `a*C + b*S` (docs/math.md §7) and
 /// moves the amplitude `hypot(a, b)` into `[A(r_min), A(2.0)]`. For full square blocks `C` and
 /// `S` are orthogonal with equal norms (the grid is symmetric under `x <-> y` and `x -> -x`),
 /// so the loss is `const + |C|² * dist((a, b), (a*, b*))²` and this radial projection is the

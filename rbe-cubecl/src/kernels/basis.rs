@@ -2,7 +2,7 @@
 
 use cubecl::prelude::*;
 
-/// `2 k / (n - 1) - 1`, or 0 for a one-wide axis (contract section 2).
+/// `2 k / (n - 1) - 1`, or 0 for a one-wide axis (docs/math.md §2).
 #[cube]
 pub fn normalized<F: Float>(k: u32, n: u32) -> F {
     let mut v = F::new(0.0);

@@ -1,4 +1,4 @@
-//! Per-seed coefficients of the closed form (contract section 3):
+//! Per-seed coefficients of the closed form (docs/math.md §3):
 //! `a = A(r) cos(theta + c)`, `b = -A(r) sin(theta + c)` and their `r`-derivatives.
 
 use cubecl::prelude::*;

@@ -1,4 +1,4 @@
-//! The paper's weight by the 20-step CORDIC loop, as a device function (contract section 2).
+//! The paper's weight by the 20-step CORDIC loop, as a device function (docs/math.md §2).
 
 use cubecl::prelude::*;
 

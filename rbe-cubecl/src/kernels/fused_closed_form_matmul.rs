@@ -1,4 +1,4 @@
-//! `y = x W^T` through the exact closed form (contract section 3), without forming `W`.
+//! `y = x W^T` through the exact closed form (docs/math.md §3), without forming `W`.
 //!
 //! Every block is `a*C + b*S`, so with `U = project(x)` (one pass over `x` per column block,
 //! [`super::project_blocks`]) each output is

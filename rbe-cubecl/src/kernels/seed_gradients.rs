@@ -1,5 +1,5 @@
 //! `dL/dr` and `dL/dtheta` per seed through the projections `<dW_IJ, C>` and `<dW_IJ, S>`
-//! (contract section 4), without forming `dW`:
+//! (docs/math.md §4), without forming `dW`:
 //! `dL/da_IJ = sum_{n,i} G[n, I*br + i] U[n, J, 0, i]`, `dL/db_IJ` with `U[n, J, 1, i]`,
 //! then `dL/dr = dL/da da/dr + dL/db db/dr` and `dL/dtheta = dL/da b - dL/db a`.
 

@@ -1,4 +1,4 @@
-//! Net state-transition counts per seed and 2-bit slot (contract section 5):
+//! Net state-transition counts per seed and 2-bit slot (docs/math.md §5):
 //! `#{dW(i, j) > t} - #{dW(i, j) < -t}` over the positions `(i, j)` with
 //! `(i*31 + j) & 3 == slot`, where `dW = G^T x` restricted to the block.
 //!

@@ -1,6 +1,6 @@
 use super::{CORDIC_GAIN, CORDIC_STEPS, SeedParams, TANH_EVERY, psi};
 
-/// The CORDIC phase `c = sum_{k<20} s_k atan(2^-k)` of the direction bits (contract section 3).
+/// The CORDIC phase `c = sum_{k<20} s_k atan(2^-k)` of the direction bits (docs/math.md §3).
 pub fn phase(rotations: u32) -> f64 {
     (0..CORDIC_STEPS)
         .map(|k| {
@@ -82,13 +82,13 @@ pub fn closed_form_weight(seed: SeedParams, i: usize, j: usize, rows: usize, col
     amplitude(seed.r) * (psi(i, j, rows, cols) + seed.theta + phase(seed.rotations)).cos()
 }
 
-/// `dw/dr = A'(r) cos(psi + theta + c)` (contract section 4).
+/// `dw/dr = A'(r) cos(psi + theta + c)` (docs/math.md §4).
 pub fn weight_grad_r(seed: SeedParams, i: usize, j: usize, rows: usize, cols: usize) -> f64 {
     amplitude_derivative(seed.r)
         * (psi(i, j, rows, cols) + seed.theta + phase(seed.rotations)).cos()
 }
 
-/// `dw/dtheta = -A(r) sin(psi + theta + c)` (contract section 4).
+/// `dw/dtheta = -A(r) sin(psi + theta + c)` (docs/math.md §4).
 pub fn weight_grad_theta(seed: SeedParams, i: usize, j: usize, rows: usize, cols: usize) -> f64 {
     -amplitude(seed.r) * (psi(i, j, rows, cols) + seed.theta + phase(seed.rotations)).sin()
 }

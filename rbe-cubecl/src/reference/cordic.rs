@@ -3,7 +3,7 @@ use super::{CORDIC_GAIN, CORDIC_STEPS, SeedParams, TANH_EVERY};
 /// In-block coordinates in `[-1, 1]`: `(x_norm, y_norm)` for column `j` and row `i`.
 ///
 /// A block with one column (row) uses 0 on that axis; the paper's formula divides by zero
-/// there (contract section 2).
+/// there (docs/math.md §2).
 pub fn normalized_coords(i: usize, j: usize, rows: usize, cols: usize) -> (f64, f64) {
     let norm = |k: usize, n: usize| {
         if n == 1 {
@@ -21,7 +21,7 @@ pub fn psi(i: usize, j: usize, rows: usize, cols: usize) -> f64 {
     y.atan2(x)
 }
 
-/// The paper's weight, by the 20-step CORDIC loop of contract section 2, in f64.
+/// The paper's weight, by the 20-step CORDIC loop of docs/math.md §2, in f64.
 pub fn cordic_weight(seed: SeedParams, i: usize, j: usize, rows: usize, cols: usize) -> f64 {
     let angle = psi(i, j, rows, cols) + seed.theta;
     let mut x = seed.r * angle.cos();

@@ -1,4 +1,4 @@
-//! The closed-form encoder of contract section 7: a least-squares fit of `a*C + b*S` per
+//! The closed-form encoder of docs/math.md §7: a least-squares fit of `a*C + b*S` per
 //! block, then `A = hypot(a, b)` gives `r` and `atan2(-b, a)` gives `theta + c`.
 
 use super::{SeedParams, amplitude, amplitude_inverse, basis, phase};

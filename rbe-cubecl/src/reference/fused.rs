@@ -50,7 +50,7 @@ pub struct FitStep {
 ///   `theta <- theta - lr * mean(dL/dtheta)` and moves the slot states.
 ///
 /// All signals are taken from the seed as it was at the start of the step (the transitions
-/// commute, contract section 5), so the result does not depend on the visiting order. The
+/// commute, docs/math.md §5), so the result does not depend on the visiting order. The
 /// weights come from the exact closed form, which is what makes the step "fast".
 ///
 /// # Shapes

@@ -1,4 +1,4 @@
-//! The f64 reference oracle (contract `rbe-math.md`).
+//! The f64 reference oracle for the mathematics of `docs/math.md`.
 //!
 //! Everything here is plain Rust in f64, written for clarity rather than speed. Kernels,
 //! Burn ops and gradients are tested against it. It needs no GPU runtime.
@@ -29,15 +29,15 @@ pub use transitions::{
 
 use crate::Packed128;
 
-/// CORDIC steps per weight (contract section 2).
+/// CORDIC steps per weight (docs/math.md §2).
 pub const CORDIC_STEPS: u32 = 20;
 /// The radius is squashed by `tanh` after every step `k` with `k % TANH_EVERY == 0`.
 pub const TANH_EVERY: u32 = 4;
 /// The paper's CORDIC gain divisor.
 pub const CORDIC_GAIN: f64 = 1.64676;
-/// The paper's state-transition threshold (contract section 5).
+/// The paper's state-transition threshold (docs/math.md §5).
 pub const TRANSITION_THRESHOLD: f64 = 0.1;
-/// The paper's clamp on `r` after an update (contract section 6).
+/// The paper's clamp on `r` after an update (docs/math.md §6).
 pub const RADIUS_RANGE: (f64, f64) = (0.1, 2.0);
 
 /// The continuous parameters and CORDIC bits of one seed, in f64.

@@ -1,4 +1,4 @@
-//! State-transition differentiation (contract section 5).
+//! State-transition differentiation (docs/math.md §5).
 
 /// The 2-bit slot `(i*31 + j) & 3` that in-block position `(i, j)` drives; the slot's state
 /// lives in `hi[2*slot+1 : 2*slot]`.
