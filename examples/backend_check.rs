@@ -18,7 +18,8 @@
 //! - `cuda`: `burn::backend::Cuda` (fusion on); needs the `cuda` feature and a GPU.
 
 use clap::{Parser, ValueEnum};
-use rbe::{RbeBackend, RbeKernel, VerifyReport, verify_backend};
+use rbe::testing::{VerifyReport, verify_backend};
+use rbe::{RbeBackend, RbeKernel};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BackendArg {

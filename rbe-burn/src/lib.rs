@@ -23,9 +23,10 @@ mod residual;
 mod seeds;
 mod seeds_record;
 mod spec;
-#[cfg(feature = "wgpu")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod transitions;
+#[cfg(any(test, feature = "testing"))]
 mod verify;
 
 pub use backend::{RbeAutodiffBackend, RbeBackend};
@@ -35,13 +36,12 @@ pub use error::RbeError;
 pub use finite::check_finite;
 pub use init::RbeInitializer;
 pub use linear::{RbeLinear, SEED_BYTES, StorageReport};
-pub use record::{ParamShape, RbeRecorder, load_checked, param_shapes};
+pub use record::{RbeRecorder, load_checked};
 pub use residual::LowRankResidual;
 pub use seeds::RbeSeeds;
 pub use seeds_record::{RbeLayerHeader, RbeSeedsItem, RbeSeedsRecord};
 pub use spec::{RbeGrads, RbeKernel, RbeSpec};
 pub use transitions::{RbeOptimizer, apply_state_transitions, apply_state_transitions_multi};
-pub use verify::{VerifyReport, rel_err, verification_cases, verify_backend};
 
 pub use rbe_cubecl::{BlockLayout, Packed128};
 

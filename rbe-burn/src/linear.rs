@@ -108,6 +108,22 @@ pub struct StorageReport {
 }
 
 impl StorageReport {
+    /// Every byte a layer of `layout` with a residual of `residual_rank` and an optional bias
+    /// stores, against the dense `Linear` it replaces.
+    pub fn of(layout: BlockLayout, residual_rank: usize, bias: bool) -> Self {
+        let (d_in, d_out) = (layout.cols, layout.rows);
+        let seed_bytes = SEED_BYTES * layout.num_blocks();
+        let residual_bytes = FLOAT_BYTES * residual_rank * (d_in + d_out);
+        let bias_bytes = if bias { FLOAT_BYTES * d_out } else { 0 };
+        Self {
+            seed_bytes,
+            residual_bytes,
+            bias_bytes,
+            total_bytes: seed_bytes + residual_bytes + bias_bytes,
+            dense_bytes: FLOAT_BYTES * d_out * d_in + bias_bytes,
+        }
+    }
+
     /// `dense_bytes / total_bytes`.
     pub fn compression_ratio(&self) -> f64 {
         self.dense_bytes as f64 / self.total_bytes as f64
@@ -172,21 +188,7 @@ impl<B: Backend> RbeLinear<B> {
 
     /// Every stored byte.
     pub fn storage(&self) -> StorageReport {
-        let (d_in, d_out) = (self.d_input(), self.d_output());
-        let seed_bytes = SEED_BYTES * self.spec.layout.num_blocks();
-        let residual_bytes = FLOAT_BYTES * self.residual_rank() * (d_in + d_out);
-        let bias_bytes = if self.bias.is_some() {
-            FLOAT_BYTES * d_out
-        } else {
-            0
-        };
-        StorageReport {
-            seed_bytes,
-            residual_bytes,
-            bias_bytes,
-            total_bytes: seed_bytes + residual_bytes + bias_bytes,
-            dense_bytes: FLOAT_BYTES * d_out * d_in + bias_bytes,
-        }
+        StorageReport::of(self.spec.layout, self.residual_rank(), self.bias.is_some())
     }
 
     /// Total bytes stored: seeds, residual and bias.

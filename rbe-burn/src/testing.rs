@@ -1,6 +1,12 @@
-//! Helpers for tests that need a WGPU adapter.
+//! Verification machinery for this workspace's tests and `examples/backend_check`: checking
+//! a backend against the f64 reference, the parameter shapes a record check compares, and
+//! finding a WGPU adapter. Built only with the `testing` feature; not part of the user API.
+
+pub use crate::record::{ParamShape, param_shapes};
+pub use crate::verify::{VerifyReport, random_seeds, rel_err, verification_cases, verify_backend};
 
 /// The default WGPU device if an adapter exists.
+#[cfg(feature = "wgpu")]
 ///
 /// Without one it returns `None` so the caller can skip, unless the environment variable
 /// `RBE_REQUIRE_WGPU` is `1` (CI sets it), in which case it panics: a CI run without an

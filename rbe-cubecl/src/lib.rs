@@ -14,7 +14,6 @@
 mod error;
 mod layout;
 mod packed128;
-pub mod paper;
 pub mod reference;
 
 #[cfg(feature = "kernels")]

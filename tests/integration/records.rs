@@ -293,8 +293,8 @@ fn a_record_with_another_block_grid_is_a_record_mismatch() {
         .with_block_cols(Some(16));
     let device = Default::default();
     assert_eq!(
-        rbe::param_shapes::<B, _>(&saved.init::<B>(&device)),
-        rbe::param_shapes::<B, _>(&model.init::<B>(&device)),
+        rbe::testing::param_shapes::<B, _>(&saved.init::<B>(&device)),
+        rbe::testing::param_shapes::<B, _>(&model.init::<B>(&device)),
         "same parameter shapes"
     );
     assert_mismatch(saved, model, "grid");

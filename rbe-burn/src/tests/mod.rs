@@ -152,8 +152,8 @@ pub fn seed_tensors<B: Backend>(
     (s.coords(), s.bits())
 }
 
-pub use crate::verify::{random_seeds, rel_err as max_rel_err};
+pub use crate::testing::{random_seeds, rel_err as max_rel_err};
 
 pub fn cases(rng: &mut StdRng, count: usize) -> Vec<(BlockLayout, usize)> {
-    crate::verify::verification_cases(rng, count)
+    crate::testing::verification_cases(rng, count)
 }

@@ -1,6 +1,7 @@
-//! The backend op against the f64 reference, through [`crate::verify_backend`].
+//! The backend op against the f64 reference, through [`crate::testing::verify_backend`].
 
-use crate::{RbeBackend, RbeKernel, VerifyReport, verify_backend};
+use crate::testing::{VerifyReport, verify_backend};
+use crate::{RbeBackend, RbeKernel};
 
 fn assert_verified(report: VerifyReport) {
     let tol = 1e-5;

@@ -5,15 +5,17 @@
 //! cargo run --release --example paper_experiments -- --gravity-epochs 2000 --gravity-lr 0.1,1
 //! ```
 //!
-//! The numbers come from `rbe_cubecl::paper`, which runs the f64 reference
+//! The numbers come from `paper.rs` beside this file, which runs the f64 reference
 //! (`fused_backward_fast`); nothing here touches a GPU.
 
 use std::process::ExitCode;
 use std::thread;
 
-use rbe::rbe_cubecl::paper::{
-    self, Baselines, FitExperiment, FitReport, GRAVITY_BLOCK, GRAVITY_EPOCHS, GRAVITY_LR,
-    GRAVITY_SIZE, LEARNING_TEST_EPOCHS, LEARNING_TEST_LR,
+mod paper;
+
+use paper::{
+    Baselines, FitExperiment, FitReport, GRAVITY_BLOCK, GRAVITY_EPOCHS, GRAVITY_LR, GRAVITY_SIZE,
+    LEARNING_TEST_EPOCHS, LEARNING_TEST_LR,
 };
 
 const USAGE: &str = "\
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), rbe::rbe_cubecl::RbeError> {
-    println!("RBE paper experiments (f64 reference: rbe_cubecl::paper, fused_backward_fast)");
+    println!("RBE paper experiments (f64 reference: rbe_cubecl::reference, fused_backward_fast)");
     println!();
     print_compression();
     println!();

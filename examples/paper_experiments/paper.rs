@@ -11,18 +11,14 @@
 //! mean) and predicting zero, and, because a seed can only draw `a*C + b*S` (docs/math.md
 //! §3), the best any seed grid can do ([`best_seed_fit`]).
 //!
-//! Nothing here prints; `examples/paper_experiments.rs` formats the results.
+//! Nothing here prints; `main.rs` formats the results.
 
-use crate::reference::{
+use rbe::StorageReport;
+use rbe::rbe_cubecl::reference::{
     RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, decode_closed_form, encode_dense,
     fused_backward_fast,
 };
-use crate::{BlockLayout, Packed128, RbeError};
-
-/// Bytes of one stored seed.
-pub const SEED_BYTES: usize = 16;
-/// Bytes of one dense f32 weight.
-pub const DENSE_WEIGHT_BYTES: usize = 4;
+use rbe::rbe_cubecl::{BlockLayout, Packed128, RbeError};
 
 /// The paper's compression table: `(rows, cols, block)` with square blocks.
 pub const PAPER_COMPRESSION_SHAPES: [(usize, usize, usize); 3] =
@@ -40,12 +36,14 @@ pub struct CompressionRow {
 }
 
 impl CompressionRow {
-    /// The storage of `layout` as dense f32 and as seeds.
+    /// The storage of `layout` as dense f32 and as seeds, counted by the library's
+    /// [`StorageReport`] for a layer without residual or bias.
     pub fn of(layout: BlockLayout) -> Self {
+        let storage = StorageReport::of(layout, 0, false);
         Self {
             layout,
-            dense_bytes: DENSE_WEIGHT_BYTES * layout.rows * layout.cols,
-            seed_bytes: SEED_BYTES * layout.num_blocks(),
+            dense_bytes: storage.dense_bytes,
+            seed_bytes: storage.seed_bytes,
         }
     }
 
@@ -97,16 +95,6 @@ impl Baselines {
             mean_mse: target.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / n,
             zero_mse: target.iter().map(|t| t * t).sum::<f64>() / n,
         }
-    }
-
-    /// RMSE of the mean predictor.
-    pub fn mean_rmse(&self) -> f64 {
-        self.mean_mse.sqrt()
-    }
-
-    /// RMSE of the zero predictor.
-    pub fn zero_rmse(&self) -> f64 {
-        self.zero_mse.sqrt()
     }
 }
 
@@ -203,7 +191,14 @@ pub fn seed_mse(
 }
 
 fn params_mse(seeds: &[SeedParams], layout: &BlockLayout, target: &[f64]) -> Result<f64, RbeError> {
-    RbeError::check_len("target", target.len(), layout.rows * layout.cols)?;
+    let cells = layout.rows * layout.cols;
+    if target.len() != cells {
+        return Err(RbeError::LengthMismatch {
+            what: "target",
+            expected: cells,
+            actual: target.len(),
+        });
+    }
     let w = decode_closed_form(seeds, layout)?;
     let sq: f64 = w.iter().zip(target).map(|(w, t)| (w - t).powi(2)).sum();
     Ok(sq / (layout.rows * layout.cols) as f64)
@@ -309,7 +304,7 @@ pub fn learning_test(epochs: usize) -> Result<FitExperiment, RbeError> {
         init: paper_init(),
         lr: LEARNING_TEST_LR,
         epochs,
-        threshold: Some(crate::reference::TRANSITION_THRESHOLD),
+        threshold: Some(rbe::rbe_cubecl::reference::TRANSITION_THRESHOLD),
     };
     fit_experiment(&ramp_target(), config)
 }
@@ -349,7 +344,8 @@ pub fn gravity_target(n: usize) -> Vec<f64> {
 
 /// Experiment (c): 64 seeds from [`paper_init`] fitted to the 64x64 [`gravity_target`] in
 /// 8x8 blocks with lr [`GRAVITY_LR`] for `epochs` steps (the paper uses
-/// [`GRAVITY_EPOCHS`]).
+/// [`GRAVITY_EPOCHS`]). `main` runs [`gravity_experiment_with_lr`] for several rates.
+#[cfg(test)]
 pub fn gravity_experiment(epochs: usize) -> Result<FitExperiment, RbeError> {
     gravity_experiment_with_lr(epochs, GRAVITY_LR)
 }
@@ -361,7 +357,7 @@ pub fn gravity_experiment_with_lr(epochs: usize, lr: f64) -> Result<FitExperimen
         init: paper_init(),
         lr,
         epochs,
-        threshold: Some(crate::reference::TRANSITION_THRESHOLD),
+        threshold: Some(rbe::rbe_cubecl::reference::TRANSITION_THRESHOLD),
     };
     fit_experiment(&gravity_target(GRAVITY_SIZE), config)
 }
@@ -369,9 +365,9 @@ pub fn gravity_experiment_with_lr(epochs: usize, lr: f64) -> Result<FitExperimen
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::TRANSITION_THRESHOLD;
-    use crate::reference::closed_form_weight;
     use rand::{Rng, SeedableRng, rngs::StdRng};
+    use rbe::rbe_cubecl::reference::TRANSITION_THRESHOLD;
+    use rbe::rbe_cubecl::reference::closed_form_weight;
 
     /// Epochs for the gravity fit in tests: enough to see the loss fall, cheap in debug.
     const TEST_GRAVITY_EPOCHS: usize = 500;
@@ -408,7 +404,7 @@ mod tests {
         assert_eq!(b.mean, 2.0);
         assert!((b.mean_mse - 2.0 / 3.0).abs() < 1e-15);
         assert!((b.zero_mse - 14.0 / 3.0).abs() < 1e-15);
-        assert!((b.zero_rmse() - (14.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert!((b.zero_mse.sqrt() - (14.0f64 / 3.0).sqrt()).abs() < 1e-15);
     }
 
     #[test]
@@ -444,9 +440,10 @@ mod tests {
         assert_eq!(exp.with_transitions.losses, exp.without_transitions.losses);
         let seed = SeedParams::from(exp.with_transitions.seeds[0]);
         let target = ramp_target();
-        let counts = crate::reference::transition_counts(8, 8, TRANSITION_THRESHOLD, |i, j| {
-            closed_form_weight(seed, i, j, 8, 8) - target[i * 8 + j]
-        });
+        let counts =
+            rbe::rbe_cubecl::reference::transition_counts(8, 8, TRANSITION_THRESHOLD, |i, j| {
+                closed_form_weight(seed, i, j, 8, 8) - target[i * 8 + j]
+            });
         assert_eq!(counts, [-16; 4]);
     }
 
