@@ -41,7 +41,6 @@ mod saved_pair;
 mod training;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -360,33 +359,14 @@ fn render(cli: &Cli, rows: &[Row], results: &[RowResult], info: &RunInfo) -> Str
     md
 }
 
-/// Writes `content` to `path` through a temporary file beside it and a rename, so an
-/// interrupted write leaves the previous file whole.
-fn write_atomically(path: &Path, content: &str) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut file| {
-            file.write_all(content.as_bytes())?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
-}
-
 /// The markdown table and the run reports beside it (`<out>.jsonl`).
 fn write_outputs(cli: &Cli, markdown: &str, reports: &[RunReport]) -> Result<(), String> {
     if let Some(folder) = cli.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     }
-    write_atomically(&cli.out, markdown)?;
+    saved_pair::write_atomically(&cli.out, markdown)?;
     let jsonl: String = reports.iter().map(|r| r.to_json() + "\n").collect();
-    write_atomically(&cli.out.with_extension("jsonl"), &jsonl)
+    saved_pair::write_atomically(&cli.out.with_extension("jsonl"), &jsonl)
 }
 
 /// Says which outputs of an earlier run this one replaces.

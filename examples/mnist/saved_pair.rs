@@ -416,3 +416,23 @@ pub fn read(paths: &PairPaths) -> Result<serde_json::Value, PairError> {
     }
     Ok(meta)
 }
+
+/// Writes `content` to `path` through a temporary file beside it and a rename, so an
+/// interrupted write leaves the previous file whole. Used for the examples' tables.
+#[allow(dead_code)]
+pub fn write_atomically(path: &Path, content: &str) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(content.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}

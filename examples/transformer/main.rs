@@ -397,28 +397,8 @@ fn write_table<I: RbeBackend>(
         load: format!("{load_before} before, {} after", report::load_average()),
     };
     let markdown = table::markdown(&runs, &context);
-    write_atomically(path, &markdown)?;
+    saved_pair::write_atomically(path, &markdown)?;
     println!("{markdown}");
     eprintln!("table written to {}", path.display());
     Ok(())
-}
-
-/// Writes `content` to `path` through a temporary file beside it and a rename, so an
-/// interrupted write leaves the previous file whole.
-fn write_atomically(path: &Path, content: &str) -> Result<(), AnyError> {
-    use std::io::Write as _;
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut file| {
-            file.write_all(content.as_bytes())?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display()).into()
-    })
 }

@@ -5,34 +5,30 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
 use crate::RbeError;
-use crate::seeds::{CONTAINER, PROBE_FIELD};
+use crate::seeds::ParamPath;
 
 /// Collects one "all finite" flag per float parameter, so the flags of a whole model are
 /// read back together instead of one synchronisation per parameter.
 struct FiniteFlags<B: Backend> {
-    path: Vec<String>,
-    in_probe: bool,
+    path: ParamPath,
     paths: Vec<String>,
     flags: Vec<Tensor<B, 1, Bool>>,
 }
 
 impl<B: Backend> ModuleVisitor<B> for FiniteFlags<B> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.in_probe = container_type == CONTAINER && name == PROBE_FIELD;
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.in_probe = false;
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        // The transition probe holds no model state.
-        if self.in_probe {
+        if self.path.in_probe() {
             return;
         }
-        self.paths.push(self.path.join("."));
+        self.paths.push(self.path.dotted());
         self.flags.push(param.val().is_finite().all());
     }
 
@@ -42,8 +38,7 @@ impl<B: Backend> ModuleVisitor<B> for FiniteFlags<B> {
 /// The dotted path of the first float parameter of `module` that holds NaN or infinity.
 pub(crate) fn first_non_finite<B: Backend, M: Module<B>>(module: &M) -> Option<String> {
     let mut visitor = FiniteFlags {
-        path: Vec::new(),
-        in_probe: false,
+        path: ParamPath::default(),
         paths: Vec::new(),
         flags: Vec::new(),
     };

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::RbeError;
 use crate::finite::first_non_finite;
 use crate::record_precheck::precheck;
-use crate::seeds::{CONTAINER, PROBE_FIELD};
+use crate::seeds::ParamPath;
 use crate::seeds_record::collect_mismatches;
 
 const MAGIC: &[u8; 8] = b"RBEREC01";
@@ -137,9 +137,8 @@ pub struct ParamShape {
 
 #[derive(Default)]
 struct ShapeCollector {
-    path: Vec<String>,
+    path: ParamPath,
     shapes: Vec<ParamShape>,
-    in_probe: bool,
     /// Also read every tensor back and check that its bytes fit its shape and dtype: a
     /// damaged file can declare one shape and carry data for another, which Burn accepts and
     /// only trips over (with a panic) when the tensor is used.
@@ -157,13 +156,13 @@ impl ShapeCollector {
         }
         let data = tensor.into_data();
         if data.bytes.len() != data.num_elements() * data.dtype.size() {
-            self.bad_data.push(self.path.join("."));
+            self.bad_data.push(self.path.dotted());
         }
     }
 
     fn push(&mut self, kind: &'static str, shape: Vec<usize>) {
         self.shapes.push(ParamShape {
-            path: self.path.join("."),
+            path: self.path.dotted(),
             kind,
             shape,
         });
@@ -172,18 +171,16 @@ impl ShapeCollector {
 
 impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.in_probe = container_type == CONTAINER && name == PROBE_FIELD;
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.in_probe = false;
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         // RBE layers show visitors their gradient probe; it is never saved.
-        if self.in_probe {
+        if self.path.in_probe() {
             return;
         }
         self.push("float", param.shape().to_vec());

@@ -17,6 +17,39 @@ pub(crate) const CONTAINER: &str = "Struct:RbeSeeds";
 /// The name under which visitors see the transition probe.
 pub(crate) const PROBE_FIELD: &str = "transitions";
 
+/// Where a [`ModuleVisitor`] is: the dotted path of the current parameter, and whether it is
+/// an RBE layer's transition probe, which visitors see but which holds no model state and is
+/// never saved.
+#[derive(Debug, Default)]
+pub(crate) struct ParamPath {
+    names: Vec<String>,
+    in_probe: bool,
+}
+
+impl ParamPath {
+    /// Call from [`ModuleVisitor::enter_module`].
+    pub fn enter(&mut self, name: &str, container_type: &str) {
+        self.names.push(name.to_string());
+        self.in_probe = container_type == CONTAINER && name == PROBE_FIELD;
+    }
+
+    /// Call from [`ModuleVisitor::exit_module`].
+    pub fn exit(&mut self) {
+        self.names.pop();
+        self.in_probe = false;
+    }
+
+    /// Whether the current parameter is a transition probe.
+    pub fn in_probe(&self) -> bool {
+        self.in_probe
+    }
+
+    /// The current path, e.g. `hidden.seeds.coords`.
+    pub fn dotted(&self) -> String {
+        self.names.join(".")
+    }
+}
+
 /// The seeds of one RBE layer, one per block.
 ///
 /// | field | tensor | role |
