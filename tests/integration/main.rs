@@ -5,4 +5,5 @@ mod backends;
 mod learner;
 mod mnist;
 mod records;
+mod scratch;
 mod transformer;

@@ -50,7 +50,7 @@ mod saved_pair;
 mod training;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -58,6 +58,8 @@ use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rbe::RbeBackend;
+
+use crate::scratch::Scratch;
 
 use backend::BackendJob;
 use data::{DataDir, DataError, Mnist};
@@ -75,23 +77,6 @@ type Train = Autodiff<Inner>;
 
 const TRAIN_IMAGES: usize = 2_000;
 const EVAL_BATCH: usize = 500;
-
-/// A scratch folder for the `Learner`'s logs and the saved model, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("rbe-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn smoke_config(model: ModelConfig, lr: f64) -> TrainingConfig {
     TrainingConfig::new(model)

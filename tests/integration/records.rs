@@ -23,6 +23,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rbe::{LowRankResidual, RbeError, RbeLinear, RbeLinearConfig, RbeRecorder, load_checked};
 
+use crate::scratch::Scratch;
+
 /// Flex: Burn 0.21's recommended CPU backend, as a user's default features build it.
 type B = Flex;
 
@@ -30,28 +32,6 @@ const D_IN: usize = 24;
 const D_OUT: usize = 16;
 const RANK: usize = 3;
 const BATCH: usize = 5;
-
-/// A scratch folder, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("rbe-records-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn config() -> RbeLinearConfig {
     RbeLinearConfig::new(D_IN, D_OUT)
@@ -114,7 +94,7 @@ fn through_f16(v: f32) -> f32 {
 /// checks the result. `full` says whether the recorder stores floats at full precision.
 fn round_trip<R: FileRecorder<B>>(recorder: R, name: &str, full: bool) {
     let device = Default::default();
-    let scratch = Scratch::new(name);
+    let scratch = Scratch::new(&format!("records-{name}"));
     let layer = saved_layer();
     let seeds = layer.seeds_packed().unwrap();
     assert!(
@@ -268,7 +248,7 @@ fn assert_mismatch(saved: RbeLinearConfig, model: RbeLinearConfig, name: &str) {
         );
         eprintln!("{}: {err}", path.display());
     }
-    let scratch = Scratch::new(name);
+    let scratch = Scratch::new(&format!("records-{name}"));
     check(
         DefaultRecorder::new(),
         &saved,
@@ -321,7 +301,7 @@ fn a_bias_on_one_side_only_is_a_record_mismatch() {
 #[test]
 fn a_fresh_layer_saved_through_a_clone_keeps_the_values_it_computes_with() {
     let device = Default::default();
-    let scratch = Scratch::new("fresh-clone");
+    let scratch = Scratch::new("records-fresh-clone");
     let layer = config().init::<B>(&device);
     let path = scratch.path("fresh");
     // Nothing of `layer` has been read before the clone is saved.

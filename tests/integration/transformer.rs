@@ -24,12 +24,14 @@ mod saved_pair;
 mod training;
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
+
+use crate::scratch::Scratch;
 
 use checkpoint::{CheckpointError, CheckpointMeta};
 use data::Corpus;
@@ -250,23 +252,6 @@ fn checkpoint_round_trip_reproduces_the_logits() {
 }
 
 type Infer = NdArray<f32>;
-
-/// A scratch folder, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("rbe-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// RBE projections with a residual and an RBE head: every kind of saved parameter.
 fn rbe_tiny() -> GptConfig {
