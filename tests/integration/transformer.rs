@@ -220,16 +220,7 @@ fn corpus_splits_by_position_and_maps_unseen_characters_to_unk() {
 fn checkpoint_round_trip_reproduces_the_logits() {
     let device = Default::default();
     Infer::seed(&device, 5);
-    let config = tiny_config(ProjectionKind::Rbe {
-        block_size: 16,
-        residual_rank: 2,
-        transitions: true,
-    })
-    .with_head(ProjectionKind::Rbe {
-        block_size: 16,
-        residual_rank: 0,
-        transitions: true,
-    });
+    let config = rbe_tiny();
     let model = config
         .init::<Infer>(&device)
         .unwrap_or_else(|err| panic!("{err}"));
