@@ -19,6 +19,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use rbe::RbeAutodiffBackend;
 use rbe::{RbeBackend, RbeKernel, RbeLinear, RbeLinearConfig, RbeOptimizer};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
@@ -64,7 +65,7 @@ impl<B: AutodiffBackend> Classifier<B> for DenseMlp<B> {
     }
 }
 
-impl<B: AutodiffBackend + RbeBackend> Classifier<B> for RbeMlp<B> {
+impl<B: RbeAutodiffBackend> Classifier<B> for RbeMlp<B> {
     fn logits(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
         self.head
             .forward(self.activation.forward(self.hidden.forward(images)))

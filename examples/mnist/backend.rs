@@ -1,7 +1,6 @@
 //! Choosing the backend at run time.
 
-use burn::tensor::backend::AutodiffBackend;
-use rbe::RbeBackend;
+use rbe::{RbeAutodiffBackend, RbeBackend};
 
 /// The backends the example can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,7 +36,7 @@ pub trait BackendJob {
     /// Runs on the autodiff backend `B`, whose inner backend evaluates.
     fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
     where
-        B: RbeBackend + AutodiffBackend,
+        B: RbeAutodiffBackend,
         B::InnerBackend: RbeBackend;
 }
 

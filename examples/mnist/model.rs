@@ -3,8 +3,8 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use rbe::RbeAutodiffBackend;
 use rbe::{RbeBackend, RbeError, RbeLinear, RbeLinearConfig};
 
 use super::data::{IMAGE_PIXELS, MnistBatch};
@@ -301,7 +301,7 @@ impl<B: RbeBackend> Mlp<B> {
     }
 }
 
-impl<B: RbeBackend + AutodiffBackend> TrainStep for Mlp<B> {
+impl<B: RbeAutodiffBackend> TrainStep for Mlp<B> {
     type Input = MnistBatch<B>;
     type Output = ClassificationOutput<B>;
 

@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::backend::AutodiffBackend;
-use rbe::RbeBackend;
+use rbe::{RbeAutodiffBackend, RbeBackend};
 
 use super::backend::BackendJob;
 use super::data::{DataDir, Mnist};
@@ -34,7 +33,7 @@ impl BackendJob for TrainJob {
 
     fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
     where
-        B: RbeBackend + AutodiffBackend,
+        B: RbeAutodiffBackend,
         B::InnerBackend: RbeBackend,
     {
         let Self {
@@ -114,7 +113,7 @@ impl BackendJob for EvalJob {
 
     fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
     where
-        B: RbeBackend + AutodiffBackend,
+        B: RbeAutodiffBackend,
         B::InnerBackend: RbeBackend,
     {
         // No gradients are needed: the inner backend evaluates.

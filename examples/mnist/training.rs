@@ -13,7 +13,7 @@ use burn::record::{FileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
-use rbe::{RbeBackend, RbeError, RbeOptimizer};
+use rbe::{RbeAutodiffBackend, RbeBackend, RbeError, RbeOptimizer};
 
 use super::data::{DataError, Mnist, MnistBatcher, MnistSlice, TEST_LEN, TRAIN_LEN};
 use super::model::{Mlp, MlpRecord, ModelConfig, ModelError, record_kind_name};
@@ -252,6 +252,7 @@ where
     O: Optimizer<M, B>,
     M: AutodiffModule<B>,
     B: AutodiffBackend,
+    B::InnerBackend: rbe::RbeBackend,
 {
     type Record = O::Record;
 
@@ -298,7 +299,7 @@ pub fn train<B>(
     device: &B::Device,
 ) -> Result<Trained<B::InnerBackend>, TrainError>
 where
-    B: RbeBackend + AutodiffBackend,
+    B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
 {
     config.validate()?;

@@ -15,10 +15,9 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rbe::{RbeBackend, RbeOptimizer};
+use rbe::{RbeAutodiffBackend, RbeBackend, RbeOptimizer};
 
 use super::data::{Corpus, TokenBatch, eval_windows};
 use super::model::Gpt;
@@ -156,7 +155,7 @@ pub fn train<B>(
     mut report: impl FnMut(&Progress),
 ) -> Result<Trained<B>, TrainError>
 where
-    B: AutodiffBackend + RbeBackend,
+    B: RbeAutodiffBackend,
 {
     config.validate()?;
     let context = model.context();
@@ -233,7 +232,7 @@ where
 /// `ids`, on the inference backend (no autodiff graph).
 pub fn evaluate<B>(model: &Gpt<B>, ids: &[u32], max_windows: usize) -> f64
 where
-    B: AutodiffBackend + RbeBackend,
+    B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
 {
     evaluate_inner(&model.valid(), ids, max_windows)

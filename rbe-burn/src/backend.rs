@@ -27,21 +27,30 @@ use crate::spec::{RbeGrads, RbeSpec};
 ///   `hi[63:32]`, column 1 holds `hi[31:0]` (the CORDIC direction bits). i32 halves survive
 ///   every Burn recorder and every int dtype bit for bit.
 pub trait RbeBackend: Backend {
-    /// `y = x W^T`.
+    /// `y = x W^T`, the one entry point of the layer.
+    ///
+    /// `probe` is the transition channel (see [`crate::transitions`]): an `[n_blocks, 4]`
+    /// float tensor whose values are ignored and whose gradient, on autodiff backends, is
+    /// the net transition counts of the backward pass. Backends without autodiff ignore it.
     ///
     /// # Shapes
     /// - `x`: `[batch, d_input]`
+    /// - `probe`: `[n_blocks, 4]`
     /// - returns `[batch, d_output]`
     fn rbe_forward(
         x: FloatTensor<Self>,
         coords: FloatTensor<Self>,
         bits: IntTensor<Self>,
+        probe: Option<FloatTensor<Self>>,
         spec: &RbeSpec,
     ) -> FloatTensor<Self> {
+        let _ = probe;
         fallback::forward::<Self>(x, coords, bits, spec)
     }
 
-    /// The backward of [`RbeBackend::rbe_forward`] given `grad_y = dL/dy`.
+    /// The backward of [`RbeBackend::rbe_forward`] given `grad_y = dL/dy`. `grad_x` says
+    /// whether `dL/dx` is wanted (it is not for a first layer whose input needs no
+    /// gradient); [`RbeGrads::x`] is `None` otherwise.
     ///
     /// # Shapes
     /// - `x`: `[batch, d_input]`, `grad_y`: `[batch, d_output]`
@@ -51,8 +60,9 @@ pub trait RbeBackend: Backend {
         bits: IntTensor<Self>,
         grad_y: FloatTensor<Self>,
         spec: &RbeSpec,
+        grad_x: bool,
     ) -> RbeGrads<Self> {
-        fallback::backward::<Self>(x, coords, bits, grad_y, spec)
+        fallback::backward::<Self>(x, coords, bits, grad_y, spec, grad_x)
     }
 
     /// The dense weight `[d_output, d_input]`, for inspection and tests only: layers never
@@ -65,22 +75,25 @@ pub trait RbeBackend: Backend {
         fallback::decode::<Self>(coords, bits, spec)
     }
 
-    /// [`RbeBackend::rbe_forward`] with a transition probe: an `[n_blocks, 4]` float tensor
-    /// whose values are ignored and whose gradient, on autodiff backends, is the transition
-    /// counts. Plain backends ignore it.
-    fn rbe_linear(
-        x: FloatTensor<Self>,
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        probe: FloatTensor<Self>,
-        spec: &RbeSpec,
-    ) -> FloatTensor<Self> {
-        let _ = probe;
-        Self::rbe_forward(x, coords, bits, spec)
+    /// The bits after moving each 2-bit slot `s` (bits `2s, 2s+1` of `hi[31:0]`) by
+    /// `counts[:, s]`, modulo 4 (docs/math.md §5). The other bits are kept.
+    ///
+    /// # Shapes
+    /// - `bits`: `[n_blocks, 2]`, `counts`: `[n_blocks, 4]` integer-valued floats
+    /// - returns `[n_blocks, 2]`
+    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
+        fallback::apply_transitions::<Self>(bits, counts)
     }
 }
 
-/// An autodiff backend whose inner backend runs RBE layers.
-pub trait RbeAutodiffBackend: RbeBackend + burn::tensor::backend::AutodiffBackend {}
+/// An autodiff backend whose inner backend runs RBE layers too: training runs on the
+/// former, validation and the state transitions on the latter.
+pub trait RbeAutodiffBackend:
+    RbeBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: RbeBackend>
+{
+}
 
-impl<B> RbeAutodiffBackend for B where B: RbeBackend + burn::tensor::backend::AutodiffBackend {}
+impl<B> RbeAutodiffBackend for B where
+    B: RbeBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: RbeBackend>
+{
+}

@@ -221,6 +221,7 @@ pub(crate) fn backward<B: Backend>(
     bits: IntTensor<B>,
     grad_y: FloatTensor<B>,
     spec: &RbeSpec,
+    want_grad_x: bool,
 ) -> RbeGrads<B> {
     let layout = &spec.layout;
     let x = float::<B, 2>(x);
@@ -245,14 +246,16 @@ pub(crate) fn backward<B: Backend>(
             .transpose()
             .matmul(gt.clone())
             .reshape([nj, 2 * br, batch]);
-        let grad_x = basis
-            .clone()
-            .transpose()
-            .unsqueeze::<3>()
-            .matmul(q)
-            .reshape([nj * bc, batch])
-            .slice([0..layout.cols, 0..batch])
-            .transpose();
+        let grad_x = want_grad_x.then(|| {
+            basis
+                .clone()
+                .transpose()
+                .unsqueeze::<3>()
+                .matmul(q)
+                .reshape([nj * bc, batch])
+                .slice([0..layout.cols, 0..batch])
+                .transpose()
+        });
         // dL/dcoef[I, K] = sum_{(i, n)} G^T[I, (i, n)] U^T[K, (i, n)].
         let u = project_input_wide(x.clone(), basis, layout);
         (grad_x, gt.matmul(u.transpose()))
@@ -260,15 +263,16 @@ pub(crate) fn backward<B: Backend>(
         let g3 = block_rows_of(g.clone(), layout);
         // Q[n, K, i] = sum_I coef[I, K] G[n, I, i]; dL/dx[n, J, j] = sum_{cs, i}
         // basis_cs(i, j) Q[n, (J, cs), i].
-        let grad_x = coef
-            .clone()
-            .transpose()
-            .unsqueeze::<3>()
-            .matmul(g3.clone())
-            .reshape([batch * nj, 2 * br])
-            .matmul(basis.clone())
-            .reshape([batch, nj * bc])
-            .slice([0..batch, 0..layout.cols]);
+        let grad_x = want_grad_x.then(|| {
+            coef.clone()
+                .transpose()
+                .unsqueeze::<3>()
+                .matmul(g3.clone())
+                .reshape([batch * nj, 2 * br])
+                .matmul(basis.clone())
+                .reshape([batch, nj * bc])
+                .slice([0..batch, 0..layout.cols])
+        });
         // dL/dcoef[I, K] = sum_{n, i} G[n, I, i] U[n, K, i].
         let u = project_input(x.clone(), basis, layout);
         let d_coef = g3
@@ -292,7 +296,7 @@ pub(crate) fn backward<B: Backend>(
         .transition_threshold
         .map(|t| prim(transition_counts(x, g, layout, t)));
     RbeGrads {
-        x: prim(grad_x),
+        x: grad_x.map(prim),
         coords: prim(grad_coords),
         transitions,
     }
@@ -364,4 +368,31 @@ pub(crate) fn decode<B: Backend>(
         .reshape([ni * br, nj * bc])
         .slice([0..layout.rows, 0..layout.cols]);
     prim(w)
+}
+
+/// The default body of [`crate::RbeBackend::rbe_apply_transitions`], in int tensor ops.
+pub(crate) fn apply_transitions<B: Backend>(
+    bits: IntTensor<B>,
+    counts: FloatTensor<B>,
+) -> IntTensor<B> {
+    let bits = Tensor::<B, 2, Int>::from_primitive(bits);
+    let counts = float::<B, 2>(counts);
+    let n = bits.dims()[0];
+    let high = bits.clone().slice([0..n, 0..1]);
+    let low = bits.slice([0..n, 1..2]);
+    let counts = counts.int();
+    // Two's complement makes `& 3` a non-negative mod 4 and `& !0xFF` keep the sign bits.
+    let mut moved = low.clone().bitwise_and_scalar((!0xFF_i64).elem());
+    for slot in 0..4i64 {
+        let state = low
+            .clone()
+            .bitwise_right_shift_scalar((2 * slot).elem())
+            .bitwise_and_scalar(3.elem());
+        let count = counts
+            .clone()
+            .slice([0..n, slot as usize..slot as usize + 1]);
+        let next = (state + count).bitwise_and_scalar(3.elem());
+        moved = moved.bitwise_or(next.bitwise_left_shift_scalar((2 * slot).elem()));
+    }
+    Tensor::cat(vec![high, moved], 1).into_primitive()
 }

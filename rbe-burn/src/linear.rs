@@ -286,11 +286,11 @@ pub(crate) fn rbe_linear<B: RbeBackend>(
     seeds: &RbeSeeds<B>,
     spec: &RbeSpec,
 ) -> Tensor<B, 2> {
-    let y = B::rbe_linear(
+    let y = B::rbe_forward(
         x.into_primitive().tensor(),
         seeds.coords().into_primitive().tensor(),
         seeds.bits().into_primitive(),
-        seeds.probe().into_primitive().tensor(),
+        seeds.probe().map(|p| p.into_primitive().tensor()),
         spec,
     );
     Tensor::from_primitive(TensorPrimitive::Float(y))

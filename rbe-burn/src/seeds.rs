@@ -177,8 +177,9 @@ impl<B: Backend> RbeSeeds<B> {
         self.radius_range
     }
 
-    pub(crate) fn probe(&self) -> Tensor<B, 2> {
-        self.probe.clone()
+    /// The transition probe, when it tracks gradients (autodiff backends only).
+    pub(crate) fn probe(&self) -> Option<Tensor<B, 2>> {
+        self.probe.is_require_grad().then(|| self.probe.clone())
     }
 
     /// The coords with `r` clamped, as a fresh leaf with the same gradient requirement.

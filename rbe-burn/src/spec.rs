@@ -36,8 +36,8 @@ pub struct RbeSpec {
 /// The gradients one backward pass produces.
 #[derive(Debug)]
 pub struct RbeGrads<B: Backend> {
-    /// `dL/dx = G W`, `[batch, d_input]`.
-    pub x: FloatTensor<B>,
+    /// `dL/dx = G W`, `[batch, d_input]`; `None` when it was not asked for.
+    pub x: Option<FloatTensor<B>>,
     /// `dL/d(r, theta)` per seed, `[n_blocks, 2]`.
     pub coords: FloatTensor<B>,
     /// Net transition count per seed and 2-bit slot, `#{dW > t} - #{dW < -t}`, as floats,

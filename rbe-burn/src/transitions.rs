@@ -9,19 +9,22 @@ use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::LearningRate;
 use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 use crate::RbeError;
+use crate::backend::RbeBackend;
 use crate::finite::first_non_finite;
 use crate::seeds::CONTAINER;
 
 /// Moves the CORDIC state bits of every RBE layer in `module` by the transition counts in
 /// `grads`, and removes those counts from `grads`. Call it between `from_grads` and the
 /// optimizer step; layers without counts are left unchanged.
-pub fn apply_state_transitions<B: AutodiffBackend, M: AutodiffModule<B>>(
-    module: M,
-    grads: &mut GradientsParams,
-) -> M {
+pub fn apply_state_transitions<B, M>(module: M, grads: &mut GradientsParams) -> M
+where
+    B: AutodiffBackend,
+    B::InnerBackend: RbeBackend,
+    M: AutodiffModule<B>,
+{
     module.map(&mut TransitionMapper::<B, _> {
         take: |id| grads.remove::<B::InnerBackend, 2>(id),
         path: Vec::new(),
@@ -30,10 +33,12 @@ pub fn apply_state_transitions<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// [`apply_state_transitions`] for gradients gathered on several devices: counts are summed.
-pub fn apply_state_transitions_multi<B: AutodiffBackend, M: AutodiffModule<B>>(
-    module: M,
-    grads: &mut MultiGradientsParams,
-) -> M {
+pub fn apply_state_transitions_multi<B, M>(module: M, grads: &mut MultiGradientsParams) -> M
+where
+    B: AutodiffBackend,
+    B::InnerBackend: RbeBackend,
+    M: AutodiffModule<B>,
+{
     module.map(&mut TransitionMapper::<B, _> {
         take: |id| grads.remove::<B::InnerBackend, 2>(id).map(|(t, _)| t),
         path: Vec::new(),
@@ -50,6 +55,7 @@ struct TransitionMapper<B, F> {
 impl<B, F> ModuleMapper<B> for TransitionMapper<B, F>
 where
     B: AutodiffBackend,
+    B::InnerBackend: RbeBackend,
     F: FnMut(burn::module::ParamId) -> Option<Tensor<B::InnerBackend, 2>>,
 {
     fn enter_module(&mut self, name: &str, container_type: &str) {
@@ -78,37 +84,11 @@ where
         };
         let (id, bits, mapper) = param.consume();
         let dims = bits.dims();
-        let moved = transition_bits(bits.reshape([dims[0], dims[1]]), Tensor::from_inner(counts));
+        let bits = bits.reshape([dims[0], dims[1]]).inner().into_primitive();
+        let moved = B::InnerBackend::rbe_apply_transitions(bits, counts.into_primitive().tensor());
+        let moved = Tensor::<B, 2, Int>::from_inner(Tensor::from_primitive(moved));
         Param::from_mapped_value(id, moved.reshape(dims), mapper)
     }
-}
-
-/// New bits after moving slot `s` (bits `2s, 2s+1` of `hi[31:0]`) by `counts[:, s]`, mod 4.
-///
-/// # Shapes
-/// - `bits`: `[n, 2]` i32 halves, `counts`: `[n, 4]` integer-valued floats.
-pub(crate) fn transition_bits<B: Backend>(
-    bits: Tensor<B, 2, Int>,
-    counts: Tensor<B, 2>,
-) -> Tensor<B, 2, Int> {
-    let n = bits.dims()[0];
-    let high = bits.clone().slice([0..n, 0..1]);
-    let low = bits.slice([0..n, 1..2]);
-    let counts = counts.int();
-    // Two's complement makes `& 3` a non-negative mod 4 and `& !0xFF` keep the sign bits.
-    let mut moved = low.clone().bitwise_and_scalar((!0xFF_i64).elem());
-    for slot in 0..4i64 {
-        let state = low
-            .clone()
-            .bitwise_right_shift_scalar((2 * slot).elem())
-            .bitwise_and_scalar(3.elem());
-        let count = counts
-            .clone()
-            .slice([0..n, slot as usize..slot as usize + 1]);
-        let next = (state + count).bitwise_and_scalar(3.elem());
-        moved = moved.bitwise_or(next.bitwise_left_shift_scalar((2 * slot).elem()));
-    }
-    Tensor::cat(vec![high, moved], 1)
 }
 
 /// Wraps any Burn optimizer so that each step first applies the RBE state transitions.
@@ -174,6 +154,7 @@ where
     O: Optimizer<M, B>,
     M: AutodiffModule<B>,
     B: AutodiffBackend,
+    B::InnerBackend: RbeBackend,
 {
     type Record = O::Record;
 

@@ -15,10 +15,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rbe::{Packed128, RbeBackend, RbeLinear, RbeLinearConfig, RbeOptimizer};
+use rbe::{Packed128, RbeAutodiffBackend, RbeBackend, RbeLinear, RbeLinearConfig, RbeOptimizer};
 
 const D_IN: usize = 16;
 const HIDDEN: usize = 32;
@@ -78,7 +77,7 @@ fn seeds<B: Backend>(model: &Mlp<B>) -> Vec<Packed128> {
 
 fn train<B>(device: &B::Device)
 where
-    B: AutodiffBackend + RbeBackend,
+    B: RbeAutodiffBackend,
 {
     B::seed(device, 5);
     let (x, labels) = blobs::<B>(device);

@@ -13,13 +13,12 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::record::CompactRecorder;
-use burn::tensor::backend::AutodiffBackend;
 use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rbe::{RbeBackend, RbeLinear, RbeLinearConfig, RbeOptimizer};
+use rbe::{RbeAutodiffBackend, RbeBackend, RbeLinear, RbeLinearConfig, RbeOptimizer};
 
 const DIM: usize = 32;
 const CLASSES: usize = 4;
@@ -84,7 +83,7 @@ impl<B: Backend> Batcher<B, Item, Batch<B>> for BlobBatcher {
     }
 }
 
-impl<B: RbeBackend + AutodiffBackend> TrainStep for Classifier<B> {
+impl<B: RbeAutodiffBackend> TrainStep for Classifier<B> {
     type Input = Batch<B>;
     type Output = ClassificationOutput<B>;
 
@@ -143,7 +142,7 @@ const EPOCHS: usize = 5;
 /// checkpointer whose last checkpoint must reload to the trained model.
 fn train_with_learner<B>(device: &B::Device, name: &str, checkpoints: bool)
 where
-    B: RbeBackend + AutodiffBackend,
+    B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
 {
     B::seed(device, 3);

@@ -56,8 +56,7 @@ use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
-use rbe::RbeBackend;
+use rbe::{RbeAutodiffBackend, RbeBackend};
 
 use crate::scratch::Scratch;
 
@@ -109,7 +108,7 @@ fn train_and_test<B>(
     device: &B::Device,
 ) -> (model::Mlp<B::InnerBackend>, Accuracy)
 where
-    B: RbeBackend + AutodiffBackend,
+    B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
 {
     let start = Instant::now();

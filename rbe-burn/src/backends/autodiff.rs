@@ -41,10 +41,11 @@ impl<B: RbeBackend> Backward<B, 3> for RbeLinearBackward {
             transition_threshold: spec.transition_threshold.filter(|_| node_probe.is_some()),
             ..spec
         };
-        let out = B::rbe_backward(x, coords, bits, grad_y, &spec);
+        // A first layer's input needs no gradient: skip the `G W` product.
+        let out = B::rbe_backward(x, coords, bits, grad_y, &spec, node_x.is_some());
 
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, out.x);
+        if let (Some(node), Some(grad_x)) = (node_x, out.x) {
+            grads.register::<B>(node.id, grad_x);
         }
         if let Some(node) = node_coords {
             grads.register::<B>(node.id, out.coords);
@@ -60,24 +61,18 @@ impl<B: RbeBackend, C: CheckpointStrategy> RbeBackend for Autodiff<B, C> {
         x: FloatTensor<Self>,
         coords: FloatTensor<Self>,
         bits: IntTensor<Self>,
+        probe: Option<FloatTensor<Self>>,
         spec: &RbeSpec,
     ) -> FloatTensor<Self> {
-        // A zero probe that requires no gradient makes the transition path inert.
-        let probe = B::float_zeros(
-            [spec.layout.num_blocks(), 4].into(),
-            &B::float_device(&coords.primitive),
-            FloatDType::F32,
-        );
-        Self::rbe_linear(x, coords, bits, Self::from_inner(probe), spec)
-    }
-
-    fn rbe_linear(
-        x: FloatTensor<Self>,
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        probe: FloatTensor<Self>,
-        spec: &RbeSpec,
-    ) -> FloatTensor<Self> {
+        // Without a probe, a zero leaf that requires no gradient makes the transition path
+        // inert.
+        let probe = probe.unwrap_or_else(|| {
+            Self::from_inner(B::float_zeros(
+                [spec.layout.num_blocks(), 4].into(),
+                &B::float_device(&coords.primitive),
+                FloatDType::F32,
+            ))
+        });
         match RbeLinearBackward
             .prepare::<C>([x.node.clone(), coords.node.clone(), probe.node.clone()])
             .compute_bound()
@@ -86,12 +81,17 @@ impl<B: RbeBackend, C: CheckpointStrategy> RbeBackend for Autodiff<B, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let coords_state = prep.checkpoint(&coords);
-                let output = B::rbe_forward(x.primitive, coords.primitive, bits.clone(), spec);
+                let output =
+                    B::rbe_forward(x.primitive, coords.primitive, bits.clone(), None, spec);
                 prep.finish((x_state, coords_state, bits, *spec), output)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::rbe_forward(x.primitive, coords.primitive, bits, spec))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::rbe_forward(
+                x.primitive,
+                coords.primitive,
+                bits,
+                None,
+                spec,
+            )),
         }
     }
 
@@ -102,5 +102,9 @@ impl<B: RbeBackend, C: CheckpointStrategy> RbeBackend for Autodiff<B, C> {
     ) -> FloatTensor<Self> {
         // Inspection only: the decoded matrix is a non-differentiable leaf.
         Self::from_inner(B::rbe_decode(coords.primitive, bits, spec))
+    }
+
+    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
+        B::rbe_apply_transitions(bits, counts.primitive)
     }
 }

@@ -50,6 +50,7 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
         x: FloatTensor<Self>,
         coords: FloatTensor<Self>,
         bits: IntTensor<Self>,
+        _probe: Option<FloatTensor<Self>>,
         spec: &RbeSpec,
     ) -> FloatTensor<Self> {
         let (x, coords, bits) = (
@@ -78,6 +79,7 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
         bits: IntTensor<Self>,
         grad_y: FloatTensor<Self>,
         spec: &RbeSpec,
+        grad_x: bool,
     ) -> RbeGrads<Self> {
         let (x, coords, bits) = (
             into_contiguous(x),
@@ -89,7 +91,12 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
         let dt = dtypes(&x, &bits);
         let (xh, gh) = (handle(&x), handle(&g));
         let coef = kernels::seed_coefficients(client, dt, &handle(&coords), &handle(&bits));
-        let grad_x = kernels::grad_input(client, dt, &gh, &coef, &spec.layout);
+        let grad_x = grad_x.then(|| {
+            wrap(
+                &x,
+                kernels::grad_input(client, dt, &gh, &coef, &spec.layout),
+            )
+        });
         let u = kernels::project_blocks(client, dt, &xh, &spec.layout);
         let grad_coords = kernels::seed_gradients(client, dt, &gh, &u, &coef, &spec.layout);
         let transitions = spec.transition_threshold.map(|t| {
@@ -99,7 +106,7 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
             )
         });
         RbeGrads {
-            x: wrap(&x, grad_x),
+            x: grad_x,
             coords: wrap(&x, grad_coords),
             transitions,
         }

@@ -25,20 +25,23 @@ type Handles<B> =
 #[derive(Debug, Clone, Copy)]
 enum Primitive {
     /// Inputs `[x, coords, bits]`, outputs `[y]`.
-    Forward,
-    /// Inputs `[x, coords, bits, grad_y]`, outputs `[grad_x, grad_coords]` or
-    /// `[grad_x, grad_coords, transitions]` when the spec has a threshold.
-    Backward,
+    Forward(RbeSpec),
+    /// Inputs `[x, coords, bits, grad_y]`, outputs `[grad_coords]`, then `grad_x` when
+    /// asked for, then `transitions` when the spec has a threshold.
+    Backward { spec: RbeSpec, grad_x: bool },
     /// Inputs `[coords, bits]`, outputs `[w]`.
-    Decode,
+    Decode(RbeSpec),
+    /// Inputs `[bits, counts]`, outputs `[bits]`.
+    ApplyTransitions,
 }
 
 impl Primitive {
     fn name(self) -> &'static str {
         match self {
-            Self::Forward => "rbe_forward",
-            Self::Backward => "rbe_backward",
-            Self::Decode => "rbe_decode",
+            Self::Forward(_) => "rbe_forward",
+            Self::Backward { .. } => "rbe_backward",
+            Self::Decode(_) => "rbe_decode",
+            Self::ApplyTransitions => "rbe_apply_transitions",
         }
     }
 }
@@ -48,7 +51,6 @@ impl Primitive {
 struct RbeOp<B> {
     desc: CustomOpIr,
     primitive: Primitive,
-    spec: RbeSpec,
     _backend: PhantomData<B>,
 }
 
@@ -58,30 +60,38 @@ impl<B: FusionBackend + RbeBackend> Operation<B::FusionRuntime> for RbeOp<B> {
         let outputs = &self.desc.outputs;
         let float = |handles: &mut Handles<B>, i: usize| handles.get_float_tensor::<B>(&inputs[i]);
         match self.primitive {
-            Primitive::Forward => {
+            Primitive::Forward(spec) => {
                 let x = float(handles, 0);
                 let coords = float(handles, 1);
                 let bits = handles.get_int_tensor::<B>(&inputs[2]);
-                let y = B::rbe_forward(x, coords, bits, &self.spec);
+                let y = B::rbe_forward(x, coords, bits, None, &spec);
                 handles.register_float_tensor::<B>(&outputs[0].id, y);
             }
-            Primitive::Backward => {
+            Primitive::Backward { spec, grad_x } => {
                 let x = float(handles, 0);
                 let coords = float(handles, 1);
                 let bits = handles.get_int_tensor::<B>(&inputs[2]);
                 let grad_y = float(handles, 3);
-                let grads = B::rbe_backward(x, coords, bits, grad_y, &self.spec);
-                handles.register_float_tensor::<B>(&outputs[0].id, grads.x);
-                handles.register_float_tensor::<B>(&outputs[1].id, grads.coords);
-                // The output list was sized from the same spec, so both sides agree.
-                if let (Some(out), Some(counts)) = (outputs.get(2), grads.transitions) {
-                    handles.register_float_tensor::<B>(&out.id, counts);
+                let grads = B::rbe_backward(x, coords, bits, grad_y, &spec, grad_x);
+                // The output list was sized from the same flags, so both sides agree.
+                let optional = grads.x.into_iter().chain(grads.transitions);
+                for (out, tensor) in outputs
+                    .iter()
+                    .zip(std::iter::once(grads.coords).chain(optional))
+                {
+                    handles.register_float_tensor::<B>(&out.id, tensor);
                 }
             }
-            Primitive::Decode => {
+            Primitive::ApplyTransitions => {
+                let bits = handles.get_int_tensor::<B>(&inputs[0]);
+                let counts = float(handles, 1);
+                let moved = B::rbe_apply_transitions(bits, counts);
+                handles.register_int_tensor::<B>(&outputs[0].id, moved);
+            }
+            Primitive::Decode(spec) => {
                 let coords = float(handles, 0);
                 let bits = handles.get_int_tensor::<B>(&inputs[1]);
-                let w = B::rbe_decode(coords, bits, &self.spec);
+                let w = B::rbe_decode(coords, bits, &spec);
                 handles.register_float_tensor::<B>(&outputs[0].id, w);
             }
         }
@@ -92,7 +102,6 @@ impl<B: FusionBackend + RbeBackend> Operation<B::FusionRuntime> for RbeOp<B> {
 /// `(shape, dtype)`.
 fn register<B: FusionBackend + RbeBackend>(
     primitive: Primitive,
-    spec: &RbeSpec,
     inputs: Vec<FusionTensor<B::FusionRuntime>>,
     outputs: Vec<(Shape, DType)>,
 ) -> Vec<FusionTensor<B::FusionRuntime>> {
@@ -110,7 +119,6 @@ fn register<B: FusionBackend + RbeBackend>(
         RbeOp::<B> {
             desc,
             primitive,
-            spec: *spec,
             _backend: PhantomData,
         },
     )
@@ -121,10 +129,11 @@ impl<B: FusionBackend + RbeBackend> RbeBackend for Fusion<B> {
         x: FloatTensor<Self>,
         coords: FloatTensor<Self>,
         bits: IntTensor<Self>,
+        _probe: Option<FloatTensor<Self>>,
         spec: &RbeSpec,
     ) -> FloatTensor<Self> {
         let y = (Shape::new([x.shape[0], spec.layout.rows]), x.dtype);
-        register::<B>(Primitive::Forward, spec, vec![x, coords, bits], vec![y]).output()
+        register::<B>(Primitive::Forward(*spec), vec![x, coords, bits], vec![y]).output()
     }
 
     fn rbe_backward(
@@ -133,22 +142,24 @@ impl<B: FusionBackend + RbeBackend> RbeBackend for Fusion<B> {
         bits: IntTensor<Self>,
         grad_y: FloatTensor<Self>,
         spec: &RbeSpec,
+        grad_x: bool,
     ) -> RbeGrads<Self> {
-        let mut outputs = vec![
-            (x.shape.clone(), x.dtype),
-            (coords.shape.clone(), coords.dtype),
-        ];
+        let mut outputs = vec![(coords.shape.clone(), coords.dtype)];
+        if grad_x {
+            outputs.push((x.shape.clone(), x.dtype));
+        }
         if spec.transition_threshold.is_some() {
             outputs.push((Shape::new([spec.layout.num_blocks(), 4]), x.dtype));
         }
+        let primitive = Primitive::Backward {
+            spec: *spec,
+            grad_x,
+        };
         let inputs = vec![x, coords, bits, grad_y];
-        let mut out = register::<B>(Primitive::Backward, spec, inputs, outputs).into_iter();
-        let (grad_x, grad_coords) = (
-            out.next().expect("registered above"),
-            out.next().expect("registered above"),
-        );
+        let mut out = register::<B>(primitive, inputs, outputs).into_iter();
+        let grad_coords = out.next().expect("registered above");
         RbeGrads {
-            x: grad_x,
+            x: if grad_x { out.next() } else { None },
             coords: grad_coords,
             transitions: out.next(),
         }
@@ -163,6 +174,11 @@ impl<B: FusionBackend + RbeBackend> RbeBackend for Fusion<B> {
             Shape::new([spec.layout.rows, spec.layout.cols]),
             coords.dtype,
         );
-        register::<B>(Primitive::Decode, spec, vec![coords, bits], vec![w]).output()
+        register::<B>(Primitive::Decode(*spec), vec![coords, bits], vec![w]).output()
+    }
+
+    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
+        let out = (bits.shape.clone(), bits.dtype);
+        register::<B>(Primitive::ApplyTransitions, vec![bits, counts], vec![out]).output()
     }
 }

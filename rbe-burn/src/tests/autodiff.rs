@@ -82,6 +82,7 @@ fn check_autodiff<B: RbeBackend>(device: &B::Device, kernel: RbeKernel) {
                         xt.clone().into_primitive().tensor(),
                         coords.clone().into_primitive().tensor(),
                         bits.into_primitive(),
+                        None,
                         &spec,
                     ),
                 ))
