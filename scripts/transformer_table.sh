@@ -4,8 +4,8 @@
 # all with the same architecture, steps, batches, learning rate and seed. Writes
 # benches/results/transformer_table.md (override with OUT=...).
 #
-# Sizes: 2 layers, d_model 128, 4 heads, context 64, batch 32, 2000 steps. The issue's
-# suggested 4 layers / d_model 256 / context 128 trained at about 1,000 tokens/s dense and
+# Sizes: 2 layers, d_model 128, 4 heads, context 64, batch 32, 2000 steps. The larger
+# 4 layers / d_model 256 / context 128 trained at about 1,000 tokens/s dense and
 # 480 tokens/s RBE (B=32) on the 2-core CPU this was written on (NdArray, release build),
 # i.e. 2 to 5 hours per 2000-step run; at these sizes the five runs take 1.5 to 2 hours
 # there. Extra flags override the sizes, e.g. `scripts/transformer_table.sh --steps 500`.

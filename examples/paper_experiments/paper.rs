@@ -16,9 +16,8 @@
 use rbe::StorageReport;
 use rbe::rbe_cubecl::reference::{
     RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, decode_closed_form, encode_dense,
-    fused_backward_fast,
 };
-use rbe::rbe_cubecl::{BlockLayout, Packed128, RbeError};
+use rbe::rbe_cubecl::{BlockLayout, Packed128, RbeError, fused_backward_fast};
 
 /// The paper's compression table: `(rows, cols, block)` with square blocks.
 pub const PAPER_COMPRESSION_SHAPES: [(usize, usize, usize); 3] =

@@ -48,6 +48,11 @@ pub struct RbeLinearConfig {
     #[config(default = "RbeInitializer::FanIn { gain: 1.0 }")]
     pub initializer: RbeInitializer,
     /// Lower end of the clamp on `r` (the paper's 0.1).
+    ///
+    /// The clamp runs inside the seeds' `Module::map`, which is how Burn optimizers write
+    /// their updates, so any optimizer keeps `r` in range. Every other mapper (e.g. one that
+    /// casts or perturbs parameters) goes through it too: the seeds can never hold an `r`
+    /// outside `[radius_min, radius_max]`.
     #[config(default = 0.1)]
     pub radius_min: f64,
     /// Upper end of the clamp on `r` (the paper's 2.0).

@@ -5,7 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
 use crate::RbeError;
-use crate::seeds::ParamPath;
+use crate::probe::ParamPath;
 
 /// Collects one "all finite" flag per float parameter, so the flags of a whole model are
 /// read back together instead of one synchronisation per parameter.
@@ -16,8 +16,8 @@ struct FiniteFlags<B: Backend> {
 }
 
 impl<B: Backend> ModuleVisitor<B> for FiniteFlags<B> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.enter(name, container_type);
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
@@ -25,14 +25,16 @@ impl<B: Backend> ModuleVisitor<B> for FiniteFlags<B> {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if self.path.in_probe() {
+        if self.path.is_probe(param.id) {
             return;
         }
         self.paths.push(self.path.dotted());
         self.flags.push(param.val().is_finite().all());
     }
 
-    fn visit_int<const D: usize>(&mut self, _param: &Param<Tensor<B, D, Int>>) {}
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+        self.path.saw_int(param.id);
+    }
 }
 
 /// The dotted path of the first float parameter of `module` that holds NaN or infinity.

@@ -27,11 +27,11 @@ pub enum RbeInitializer {
     },
     /// Every seed gets this `r` and `theta` and these CORDIC bits.
     Constant {
-        /// Radius.
+        /// `r`, clamped into the layer's radius range like every update.
         r: f64,
-        /// Angle.
+        /// `theta` in radians.
         theta: f64,
-        /// CORDIC direction bits.
+        /// `hi[31:0]`: bit `k` is the direction of CORDIC step `k` (docs/math.md §1).
         rotations: u32,
     },
 }

@@ -17,6 +17,7 @@ mod fallback;
 mod finite;
 mod init;
 mod linear;
+mod probe;
 mod record;
 mod record_precheck;
 mod residual;

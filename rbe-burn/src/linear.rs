@@ -56,8 +56,10 @@ pub const SEED_BYTES: usize = 16;
 /// ```
 ///
 /// # Training
-/// `r` and `theta` are ordinary float parameters: any Burn optimizer trains them, and the
-/// radius clamp is applied on every update. The state transitions of the paper move the
+/// `r` and `theta` are ordinary float parameters: any Burn optimizer trains them. After
+/// every update (in fact after every `Module::map`, through which Burn optimizers and any
+/// other mapper write parameters) `r` is clamped into the configured radius range, as the
+/// paper's update rule does. The state transitions of the paper move the
 /// CORDIC bits from the sign of `dW`; they are applied by wrapping the optimizer in
 /// [`crate::RbeOptimizer`] (works with the `Learner`), or by calling
 /// [`crate::apply_state_transitions`] in a custom loop:
@@ -101,7 +103,7 @@ pub struct StorageReport {
     pub residual_bytes: usize,
     /// `4 * d_output` with a bias, else 0.
     pub bias_bytes: usize,
-    /// The sum of the three.
+    /// `seed_bytes + residual_bytes + bias_bytes`: what a recorder stores at full precision.
     pub total_bytes: usize,
     /// What a dense `Linear` with the same bias setting stores.
     pub dense_bytes: usize,
@@ -150,17 +152,17 @@ impl<B: Backend> RbeLinear<B> {
         }
     }
 
-    /// Input features.
+    /// Input features: the last dimension `forward` accepts.
     pub fn d_input(&self) -> usize {
         self.spec.layout.cols
     }
 
-    /// Output features.
+    /// Output features: the last dimension `forward` returns.
     pub fn d_output(&self) -> usize {
         self.spec.layout.rows
     }
 
-    /// The block grid.
+    /// How the `[d_output, d_input]` weight is tiled into seeds.
     pub fn layout(&self) -> BlockLayout {
         self.spec.layout
     }

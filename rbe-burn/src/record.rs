@@ -25,8 +25,8 @@ use serde::de::DeserializeOwned;
 
 use crate::RbeError;
 use crate::finite::first_non_finite;
+use crate::probe::ParamPath;
 use crate::record_precheck::precheck;
-use crate::seeds::ParamPath;
 use crate::seeds_record::collect_mismatches;
 
 const MAGIC: &[u8; 8] = b"RBEREC01";
@@ -45,7 +45,7 @@ pub struct RbeRecorder<S: PrecisionSettings = FullPrecisionSettings> {
 }
 
 impl<S: PrecisionSettings> RbeRecorder<S> {
-    /// A recorder.
+    /// A recorder at precision `S` (full precision by default, as Burn's recorders).
     pub fn new() -> Self {
         Self {
             _settings: PhantomData,
@@ -170,8 +170,8 @@ impl ShapeCollector {
 }
 
 impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.enter(name, container_type);
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
@@ -180,7 +180,7 @@ impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         // RBE layers show visitors their gradient probe; it is never saved.
-        if self.path.in_probe() {
+        if self.path.is_probe(param.id) {
             return;
         }
         self.push("float", param.shape().to_vec());
@@ -188,6 +188,7 @@ impl<B: Backend> ModuleVisitor<B> for ShapeCollector {
     }
 
     fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+        self.path.saw_int(param.id);
         self.push("int", param.shape().to_vec());
         self.check(param.val());
     }

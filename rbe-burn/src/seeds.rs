@@ -9,46 +9,11 @@ use burn::tensor::{Int, Tensor};
 use rbe_cubecl::Packed128;
 
 use crate::RbeError;
+use crate::probe::TransitionProbe;
 use crate::seeds_record::{RbeLayerHeader, RbeSeedsRecord, report_mismatch};
 
-/// Container type reported to visitors and mappers; [`crate::apply_state_transitions`]
-/// recognises RBE state by it.
-pub(crate) const CONTAINER: &str = "Struct:RbeSeeds";
-/// The name under which visitors see the transition probe.
-pub(crate) const PROBE_FIELD: &str = "transitions";
-
-/// Where a [`ModuleVisitor`] is: the dotted path of the current parameter, and whether it is
-/// an RBE layer's transition probe, which visitors see but which holds no model state and is
-/// never saved.
-#[derive(Debug, Default)]
-pub(crate) struct ParamPath {
-    names: Vec<String>,
-    in_probe: bool,
-}
-
-impl ParamPath {
-    /// Call from [`ModuleVisitor::enter_module`].
-    pub fn enter(&mut self, name: &str, container_type: &str) {
-        self.names.push(name.to_string());
-        self.in_probe = container_type == CONTAINER && name == PROBE_FIELD;
-    }
-
-    /// Call from [`ModuleVisitor::exit_module`].
-    pub fn exit(&mut self) {
-        self.names.pop();
-        self.in_probe = false;
-    }
-
-    /// Whether the current parameter is a transition probe.
-    pub fn in_probe(&self) -> bool {
-        self.in_probe
-    }
-
-    /// The current path, e.g. `hidden.seeds.coords`.
-    pub fn dotted(&self) -> String {
-        self.names.join(".")
-    }
-}
+/// Container type reported to visitors and mappers.
+const CONTAINER: &str = "Struct:RbeSeeds";
 
 /// The seeds of one RBE layer, one per block.
 ///
@@ -69,12 +34,12 @@ impl ParamPath {
 ///   that is passed to the op and receives the transition counts as its gradient. It is never
 ///   saved. Visitors see it, as a float parameter with the id of `bits`, only while it tracks
 ///   gradients, so [`burn::optim::GradientsParams::from_grads`] collects the counts under the
-///   id of the bits they move.
+///   id of the bits they move. The module `probe` of this crate describes the whole flow.
 #[derive(Debug, Clone)]
 pub struct RbeSeeds<B: Backend> {
     coords: Param<Tensor<B, 2>>,
     bits: Param<Tensor<B, 2, Int>>,
-    probe: Tensor<B, 2>,
+    probe: TransitionProbe<B>,
     radius_range: (f32, f32),
     header: Option<RbeLayerHeader>,
 }
@@ -87,15 +52,6 @@ pub(crate) fn hi_to_halves(hi: u64) -> [i32; 2] {
 /// Inverse of [`hi_to_halves`]; accepts the values widened to i64 by 64-bit int backends.
 pub(crate) fn halves_to_hi(high: i64, low: i64) -> u64 {
     (u64::from(high as u32) << 32) | u64::from(low as u32)
-}
-
-fn probe_for<B: Backend>(n: usize, device: &B::Device, require_grad: bool) -> Tensor<B, 2> {
-    let probe = Tensor::zeros([n, 4], device);
-    if require_grad {
-        probe.require_grad()
-    } else {
-        probe
-    }
 }
 
 impl<B: Backend> RbeSeeds<B> {
@@ -112,7 +68,7 @@ impl<B: Backend> RbeSeeds<B> {
         Ok(Self {
             coords: Param::initialized(ParamId::new(), coords.require_grad()),
             bits: Param::initialized(ParamId::new(), bits),
-            probe: probe_for(seeds.len(), device, true),
+            probe: TransitionProbe::new(seeds.len(), device, true),
             radius_range,
             header: None,
         })
@@ -141,7 +97,7 @@ impl<B: Backend> RbeSeeds<B> {
         Ok(seeds)
     }
 
-    /// Number of seeds.
+    /// Number of seeds: `layout.num_blocks()` of the layer they belong to.
     pub fn len(&self) -> usize {
         self.coords.shape().dims::<2>()[0]
     }
@@ -177,9 +133,9 @@ impl<B: Backend> RbeSeeds<B> {
         self.radius_range
     }
 
-    /// The transition probe, when it tracks gradients (autodiff backends only).
+    /// The transition probe to hand to the op, when it tracks gradients.
     pub(crate) fn probe(&self) -> Option<Tensor<B, 2>> {
-        self.probe.is_require_grad().then(|| self.probe.clone())
+        self.probe.op_input()
     }
 
     /// The coords with `r` clamped, as a fresh leaf with the same gradient requirement.
@@ -209,7 +165,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
     }
 
     fn fork(self, device: &B::Device) -> Self {
-        let probe = probe_for(self.len(), device, self.probe.is_require_grad());
+        let probe = self.probe.on(self.len(), device);
         Self {
             coords: self.coords.fork(device),
             bits: self.bits.fork(device),
@@ -220,7 +176,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
     }
 
     fn to_device(self, device: &B::Device) -> Self {
-        let probe = probe_for(self.len(), device, self.probe.is_require_grad());
+        let probe = self.probe.on(self.len(), device);
         Self {
             coords: self.coords.to_device(device),
             bits: self.bits.to_device(device),
@@ -237,11 +193,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
         visitor.enter_module("bits", CONTAINER);
         visitor.visit_int(&self.bits);
         visitor.exit_module("bits", CONTAINER);
-        if self.probe.is_require_grad() {
-            visitor.enter_module(PROBE_FIELD, CONTAINER);
-            visitor.visit_float(&Param::initialized(self.bits.id, self.probe.clone()));
-            visitor.exit_module(PROBE_FIELD, CONTAINER);
-        }
+        self.probe.visit(self.bits.id, visitor);
     }
 
     fn map<M: ModuleMapper<B>>(self, mapper: &mut M) -> Self {
@@ -317,7 +269,7 @@ impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
 
     fn valid(&self) -> Self::InnerModule {
         let coords = self.coords.valid();
-        let probe = probe_for(self.len(), &coords.device(), false);
+        let probe = TransitionProbe::new(self.len(), &coords.device(), false);
         RbeSeeds {
             coords,
             bits: self.bits.valid(),
@@ -328,8 +280,9 @@ impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
     }
 
     fn from_inner(module: Self::InnerModule) -> Self {
+        let n_blocks = module.len();
         let coords: Param<Tensor<B, 2>> = Param::from_inner(module.coords);
-        let probe = probe_for(module.probe.dims()[0], &coords.device(), true);
+        let probe = TransitionProbe::new(n_blocks, &coords.device(), true);
         RbeSeeds {
             coords,
             bits: Param::from_inner(module.bits),

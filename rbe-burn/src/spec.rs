@@ -27,7 +27,7 @@ pub enum RbeKernel {
 pub struct RbeSpec {
     /// The block grid of the `[d_output, d_input]` weight.
     pub layout: BlockLayout,
-    /// The forward kernel.
+    /// Which computation generates the weights inside the fused forward.
     pub kernel: RbeKernel,
     /// The state-transition threshold `t`; `None` computes no transition counts.
     pub transition_threshold: Option<f32>,

@@ -1,9 +1,10 @@
 //! Applying the paper's state transitions after a backward pass (docs/math.md §5).
 //!
 //! The backward pass of every RBE layer leaves its net transition counts in the gradients,
-//! keyed by the id of the layer's `bits` parameter (see [`crate::RbeSeeds`]). Applying them
-//! is one map over the model: each slot's 2-bit state moves by its count, modulo 4. The map
-//! is deterministic: counts are integers and their sums do not depend on order.
+//! keyed by the id of the layer's `bits` parameter (the channel is described in the module
+//! `probe`). Applying them is one map over the model: each slot's 2-bit state moves by its
+//! count, modulo 4. The map is deterministic: counts are integers and their sums do not
+//! depend on order.
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::LearningRate;
@@ -14,7 +15,6 @@ use burn::tensor::{Int, Tensor};
 use crate::RbeError;
 use crate::backend::RbeBackend;
 use crate::finite::first_non_finite;
-use crate::seeds::CONTAINER;
 
 /// Moves the CORDIC state bits of every RBE layer in `module` by the transition counts in
 /// `grads`, and removes those counts from `grads`. Call it between `from_grads` and the
@@ -27,7 +27,6 @@ where
 {
     module.map(&mut TransitionMapper::<B, _> {
         take: |id| grads.remove::<B::InnerBackend, 2>(id),
-        path: Vec::new(),
         _backend: core::marker::PhantomData,
     })
 }
@@ -41,14 +40,14 @@ where
 {
     module.map(&mut TransitionMapper::<B, _> {
         take: |id| grads.remove::<B::InnerBackend, 2>(id).map(|(t, _)| t),
-        path: Vec::new(),
         _backend: core::marker::PhantomData,
     })
 }
 
+/// Moves every int parameter that has transition counts filed under its id: Burn never
+/// gives an int parameter a gradient, so those are exactly the RBE `bits`.
 struct TransitionMapper<B, F> {
     take: F,
-    path: Vec<(String, String)>,
     _backend: core::marker::PhantomData<B>,
 }
 
@@ -58,25 +57,11 @@ where
     B::InnerBackend: RbeBackend,
     F: FnMut(burn::module::ParamId) -> Option<Tensor<B::InnerBackend, 2>>,
 {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path
-            .push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
     fn map_int<const D: usize>(
         &mut self,
         param: Param<Tensor<B, D, Int>>,
     ) -> Param<Tensor<B, D, Int>> {
-        let is_bits = D == 2
-            && self
-                .path
-                .last()
-                .is_some_and(|(name, container)| name == "bits" && container == CONTAINER);
-        if !is_bits {
+        if D != 2 {
             return param;
         }
         let Some(counts) = (self.take)(param.id) else {
@@ -115,7 +100,8 @@ pub struct RbeOptimizer<O> {
 }
 
 impl<O> RbeOptimizer<O> {
-    /// Wraps `inner`.
+    /// Wraps `inner`: each of its steps is then preceded by the state transitions and
+    /// followed by the finiteness check.
     pub fn new(inner: O) -> Self {
         Self {
             inner,
@@ -143,7 +129,7 @@ impl<O> RbeOptimizer<O> {
         }
     }
 
-    /// The wrapped optimizer.
+    /// Unwraps the inner optimizer, e.g. to read its record on its own.
     pub fn into_inner(self) -> O {
         self.inner
     }

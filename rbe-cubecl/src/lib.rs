@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fit_step;
 mod layout;
 mod packed128;
 pub mod reference;
@@ -20,5 +21,6 @@ pub mod reference;
 pub mod kernels;
 
 pub use error::RbeError;
+pub use fit_step::{FitStep, fused_backward_fast};
 pub use layout::BlockLayout;
 pub use packed128::{Packed128, SeedFields};

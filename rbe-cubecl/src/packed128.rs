@@ -1,7 +1,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::RbeError;
-use crate::reference::{CORDIC_GAIN, CORDIC_STEPS, TANH_EVERY, TRANSITION_THRESHOLD};
+use crate::reference::{
+    SeedParams, TRANSITION_THRESHOLD, apply_transition_counts, cordic_weight, transition_counts,
+    transition_slot,
+};
 
 /// One 128-bit RBE seed: it generates one block of a weight matrix (docs/math.md §1).
 ///
@@ -250,55 +253,42 @@ impl Packed128 {
         Ok(seed)
     }
 
-    /// The paper's weight at in-block position `(i, j)` of a `rows x cols` block, computed in
-    /// f32 with the 20-step CORDIC loop of docs/math.md §2.
+    /// The paper's weight at in-block position `(i, j)` of a `rows x cols` block: the
+    /// 20-step CORDIC loop of docs/math.md §2, evaluated by the reference
+    /// ([`cordic_weight`]) and rounded to f32.
     ///
     /// A block with one row (or column) uses the coordinate 0 along that axis; so does a
     /// degenerate block of zero rows (or columns), instead of underflowing.
     pub fn compute_weight(&self, i: usize, j: usize, rows: usize, cols: usize) -> f32 {
-        let norm = |k: usize, n: usize| {
-            if n <= 1 {
-                0.0
-            } else {
-                k as f32 / (n - 1) as f32 * 2.0 - 1.0
-            }
-        };
-        let psi = norm(i, rows).atan2(norm(j, cols));
-        let (r, theta) = (self.r(), self.theta());
-        let mut x = r * (psi + theta).cos();
-        let mut y = r * (psi + theta).sin();
-        let rotations = self.cordic_rotations();
-        for k in 0..CORDIC_STEPS {
-            let s = if (rotations >> k) & 1 == 1 { 1.0 } else { -1.0 };
-            let p = (-(k as f32)).exp2();
-            (x, y) = (x - s * y * p, y + s * x * p);
-            if k % TANH_EVERY == 0 {
-                let rho = (x * x + y * y).sqrt();
-                if rho > 1e-9 {
-                    let scale = rho.tanh() / rho;
-                    x *= scale;
-                    y *= scale;
-                }
-            }
-        }
-        x / CORDIC_GAIN as f32
+        cordic_weight(self.into(), i, j, rows, cols) as f32
     }
 
     /// The paper's state transition for one weight-gradient signal (docs/math.md §5):
     /// the 2-bit counter of slot `(i*31 + j) & 3` in `hi[2*slot+1 : 2*slot]` steps forward
     /// when `gradient_signal > 0.1` and backward when it is `< -0.1`.
     pub fn apply_state_transition(&mut self, gradient_signal: f32, i: usize, j: usize) {
-        let step = if gradient_signal > TRANSITION_THRESHOLD as f32 {
-            1
-        } else if gradient_signal < -TRANSITION_THRESHOLD as f32 {
-            3
-        } else {
-            return;
-        };
-        let shift = 2 * crate::reference::transition_slot(i, j) as u32;
-        let state = (self.hi >> shift) & 3;
-        let next = (state + step) & 3;
-        self.hi = (self.hi & !(3 << shift)) | (next << shift);
+        // The paper compares in f32, so the threshold is rounded as the signal is.
+        let threshold = f64::from(TRANSITION_THRESHOLD as f32);
+        let mut counts = [0; 4];
+        counts[transition_slot(i, j)] =
+            transition_counts(1, 1, threshold, |_, _| f64::from(gradient_signal))[0];
+        self.hi = apply_transition_counts(self.hi, counts);
+    }
+}
+
+impl From<Packed128> for SeedParams {
+    fn from(seed: Packed128) -> Self {
+        Self {
+            r: seed.r().into(),
+            theta: seed.theta().into(),
+            rotations: seed.cordic_rotations(),
+        }
+    }
+}
+
+impl From<&Packed128> for SeedParams {
+    fn from(seed: &Packed128) -> Self {
+        Self::from(*seed)
     }
 }
 

@@ -3,10 +3,10 @@ use super::{CORDIC_GAIN, CORDIC_STEPS, SeedParams, TANH_EVERY};
 /// In-block coordinates in `[-1, 1]`: `(x_norm, y_norm)` for column `j` and row `i`.
 ///
 /// A block with one column (row) uses 0 on that axis; the paper's formula divides by zero
-/// there (docs/math.md §2).
+/// there (docs/math.md §2). A degenerate block of zero columns (rows) does the same.
 pub fn normalized_coords(i: usize, j: usize, rows: usize, cols: usize) -> (f64, f64) {
     let norm = |k: usize, n: usize| {
-        if n == 1 {
+        if n <= 1 {
             0.0
         } else {
             k as f64 / (n - 1) as f64 * 2.0 - 1.0

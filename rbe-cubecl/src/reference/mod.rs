@@ -4,7 +4,7 @@
 //! Burn ops and gradients are tested against it. It needs no GPU runtime.
 //!
 //! Seeds enter most functions as [`SeedParams`] so that finite-difference checks can perturb
-//! `r` and `theta` in f64; `SeedParams::from(packed)` converts a stored seed.
+//! `r` and `theta` in f64; `SeedParams::from(packed)` (defined beside `Packed128`) converts a stored seed.
 
 mod closed_form;
 mod cordic;
@@ -21,13 +21,11 @@ pub use closed_form::{
 pub use cordic::{cordic_weight, normalized_coords, psi};
 pub use decode::{decode_closed_form, decode_dense};
 pub use encode::{EncodedBlock, encode_block, encode_dense};
-pub use fused::{FitStep, fused_backward_fast, fused_forward_precise};
+pub use fused::fused_forward_precise;
 pub use layer::{LayerGrads, layer_backward, layer_forward};
 pub use transitions::{
     apply_transition_counts, sequential_transitions, transition_counts, transition_slot,
 };
-
-use crate::Packed128;
 
 /// CORDIC steps per weight (docs/math.md §2).
 pub const CORDIC_STEPS: u32 = 20;
@@ -49,22 +47,6 @@ pub struct SeedParams {
     pub theta: f64,
     /// CORDIC direction bits (`hi[31:0]`).
     pub rotations: u32,
-}
-
-impl From<Packed128> for SeedParams {
-    fn from(seed: Packed128) -> Self {
-        Self {
-            r: seed.r().into(),
-            theta: seed.theta().into(),
-            rotations: seed.cordic_rotations(),
-        }
-    }
-}
-
-impl From<&Packed128> for SeedParams {
-    fn from(seed: &Packed128) -> Self {
-        Self::from(*seed)
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! finite differences, transitions against the sequential loop, and the fitters.
 
 use super::*;
-use crate::{BlockLayout, Packed128};
+use crate::BlockLayout;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -232,37 +232,4 @@ fn encoder_residual_is_orthogonal_to_the_basis() {
         }
     }
     assert!(dots.0.abs() < 1e-9 && dots.1.abs() < 1e-9, "{dots:?}");
-}
-
-#[test]
-fn fit_step_reduces_the_loss_without_transitions() {
-    let layout = BlockLayout::square(8, 8, 8).unwrap();
-    let target: Vec<f64> = (0..64).map(|k| (k / 8) as f64 / 7.0 * 0.3).collect();
-    let mut seeds = vec![Packed128::new(0.5, 0.0).unwrap()];
-    let first = fused_backward_fast(&mut seeds, &layout, &target, 0.5, None).unwrap();
-    let mut last = first;
-    for _ in 0..200 {
-        last = fused_backward_fast(&mut seeds, &layout, &target, 0.5, None).unwrap();
-    }
-    // The least-squares optimum over (a, b) bounds what (r, theta) can reach.
-    let best = encode_block(8, 8, 0, 2.0, |i, j| Some(target[i * 8 + j])).seed;
-    let best_mse = (0..64)
-        .map(|k| (closed_form_weight(best, k / 8, k % 8, 8, 8) - target[k]).powi(2))
-        .sum::<f64>()
-        / 64.0;
-    assert!(last.mse < 0.75 * first.mse, "{} -> {}", first.mse, last.mse);
-    assert!(
-        last.mse >= best_mse - 1e-12 && last.mse < best_mse + 1e-3,
-        "{} vs {best_mse}",
-        last.mse
-    );
-    assert_eq!(last.slots_changed, 0);
-}
-
-#[test]
-fn fit_step_rejects_mismatched_buffers() {
-    let layout = BlockLayout::square(8, 8, 4).unwrap();
-    let mut seeds = vec![Packed128::default(); 3];
-    assert!(fused_backward_fast(&mut seeds, &layout, &[0.0; 64], 0.1, None).is_err());
-    assert!(BlockLayout::new(0, 4, 4, 4).is_err());
 }
