@@ -16,6 +16,7 @@ mod fit_step;
 mod layout;
 mod packed128;
 pub mod reference;
+pub mod sign_blueprint;
 
 #[cfg(feature = "kernels")]
 pub mod kernels;
