@@ -1,0 +1,140 @@
+//! The two bit-training rules, as pure functions for an optimizer to drive
+//! (docs/math.md §9). `alpha` and `mu` have exact gradients ([`super::backward`]) and are
+//! trained like any other parameter; only the bits need a rule.
+
+use super::seed::{SIGN_CELLS, SignBlueprint, SignParams, check_seeds, valid_mask};
+use crate::{BlockLayout, Packed128, RbeError};
+
+/// The latent weights that start straight-through training from `seeds`: each cell inside
+/// the matrix holds its decoded weight, so [`latent_to_seeds`] gives the seeds back
+/// (for `alpha != 0`). Cells outside the matrix hold 0 and are never read.
+///
+/// # Shapes
+/// - `seeds`: `[layout.num_blocks()]`, block-row-major.
+/// - returns `[layout.num_blocks()][64]`, cell `(i, j)` at index `i*block_cols + j`
+///   (the layout of [`super::SignGrads::cell_signal`]).
+pub fn latent_from_seeds<S: Copy + Into<SignParams>>(
+    seeds: &[S],
+    layout: &BlockLayout,
+) -> Result<Vec<[f64; SIGN_CELLS]>, RbeError> {
+    let seeds = check_seeds(seeds, layout)?;
+    Ok(seeds
+        .iter()
+        .enumerate()
+        .map(|(s, p)| {
+            let mask = valid_mask(layout, s);
+            std::array::from_fn(|k| if mask >> k & 1 == 1 { p.weight(k) } else { 0.0 })
+        })
+        .collect())
+}
+
+/// Straight-through rule for one block: the bits are re-derived from a latent weight per
+/// cell, `bit = latent >= mu` (for `alpha >= 0`; `latent <= mu` for a negative
+/// `alpha`, so that the bit still picks the level nearer the latent weight), while `alpha`
+/// and `mu` are passed through unchanged.
+///
+/// Why not re-encode the latent block: `alpha` and `mu` receive exact gradients, whereas the
+/// latent weights follow the straight-through estimate `dL/dlatent := dL/dw`. Re-fitting
+/// `alpha` and `mu` from the latent block would overwrite the exactly trained values with
+/// ones derived from the approximation, and make them jump whenever a bit flips. Thresholding
+/// at the trained `mu` keeps the two updates separate: a bit flips exactly when its latent
+/// weight crosses the midpoint of the two levels, i.e. when the other level becomes nearer.
+///
+/// Bits outside `mask` (see [`super::valid_mask`]) are left zero.
+///
+/// # Errors
+/// A non-finite `alpha` or `mu`.
+pub fn latent_to_seed(
+    latent: &[f64; SIGN_CELLS],
+    mask: u64,
+    alpha: f32,
+    mu: f32,
+) -> Result<Packed128, RbeError> {
+    let mu64 = f64::from(mu);
+    let bits = (0..SIGN_CELLS)
+        .filter(|&k| mask >> k & 1 == 1)
+        .filter(|&k| {
+            if alpha >= 0.0 {
+                latent[k] >= mu64
+            } else {
+                latent[k] <= mu64
+            }
+        })
+        .fold(0u64, |b, k| b | 1 << k);
+    Packed128::from_sign_parts(bits, alpha, mu)
+}
+
+/// [`latent_to_seed`] for every block, keeping each seed's `alpha` and `mu`.
+///
+/// # Shapes
+/// - `latents`: `[layout.num_blocks()][64]`, cell `(i, j)` at index `i*block_cols + j`.
+/// - `seeds`: `[layout.num_blocks()]`, block-row-major; returns the same shape.
+pub fn latent_to_seeds(
+    latents: &[[f64; SIGN_CELLS]],
+    seeds: &[Packed128],
+    layout: &BlockLayout,
+) -> Result<Vec<Packed128>, RbeError> {
+    check_seeds(seeds, layout)?;
+    RbeError::check_len("latents", latents.len(), seeds.len())?;
+    latents
+        .iter()
+        .zip(seeds)
+        .enumerate()
+        .map(|(s, (latent, seed))| {
+            latent_to_seed(latent, valid_mask(layout, s), seed.alpha(), seed.mu())
+        })
+        .collect()
+}
+
+/// The hyper-parameters of the Bop flip rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BopConfig {
+    /// Adaptivity `γ` in `[0, 1]`: the weight of the new signal in the moving average.
+    pub gamma: f64,
+    /// Threshold `τ >= 0`: a bit flips only when `|m| > τ`.
+    pub tau: f64,
+}
+
+/// One Bop step (flips driven by a moving average of the cell signal) over every block.
+///
+/// Per cell inside the matrix: `m ← (1 − γ) m + γ g`; the bit flips when `|m| > τ` and
+/// `sign(m) == sign(2 bit − 1)`. Descent moves a weight along `−g`, so a positive average
+/// gradient on a cell at `+alpha` asks for the lower level, and a negative one on a cell at
+/// `−alpha` for the upper. The `m` of a flipped cell is reset to 0, so that a bit must
+/// gather fresh evidence before flipping back. A negative `alpha` swaps which bit is the
+/// upper level, and the rule follows the level, not the bit.
+///
+/// `alpha` and `mu` are not touched. Returns the number of flipped bits.
+///
+/// # Shapes
+/// - `seeds`: `[layout.num_blocks()]`, updated in place.
+/// - `momentum`: `[layout.num_blocks()][64]`, updated in place; start from zeros.
+/// - `signal`: `[layout.num_blocks()][64]`, e.g. [`super::SignGrads::cell_signal`].
+pub fn bop_step(
+    seeds: &mut [Packed128],
+    momentum: &mut [[f64; SIGN_CELLS]],
+    signal: &[[f64; SIGN_CELLS]],
+    layout: &BlockLayout,
+    config: BopConfig,
+) -> Result<usize, RbeError> {
+    check_seeds(seeds, layout)?;
+    RbeError::check_len("momentum", momentum.len(), seeds.len())?;
+    RbeError::check_len("signal", signal.len(), seeds.len())?;
+    let mut flips = 0;
+    for (s, seed) in seeds.iter_mut().enumerate() {
+        let mask = valid_mask(layout, s);
+        let level = if seed.alpha() < 0.0 { -1.0 } else { 1.0 };
+        for k in (0..SIGN_CELLS).filter(|&k| mask >> k & 1 == 1) {
+            let m = &mut momentum[s][k];
+            *m = (1.0 - config.gamma) * *m + config.gamma * signal[s][k];
+            let up = seed.hi >> k & 1 == 1;
+            let cell_sign = if up { level } else { -level };
+            if m.abs() > config.tau && m.signum() == cell_sign {
+                seed.hi ^= 1 << k;
+                *m = 0.0;
+                flips += 1;
+            }
+        }
+    }
+    Ok(flips)
+}
