@@ -29,9 +29,10 @@ use crate::spec::{RbeGrads, RbeSpec};
 pub trait RbeBackend: Backend {
     /// `y = x W^T`, the one entry point of the layer.
     ///
-    /// `probe` is the transition channel (see [`crate::transitions`]): an `[n_blocks, 4]`
-    /// float tensor whose values are ignored and whose gradient, on autodiff backends, is
-    /// the net transition counts of the backward pass. Backends without autodiff ignore it.
+    /// `probe` is the transition channel: an `[n_blocks, 4]` float tensor whose values are
+    /// ignored and whose gradient, on autodiff backends, is the net transition counts of the
+    /// backward pass, which [`crate::apply_state_transitions`] applies to the bits. Backends
+    /// without autodiff ignore it.
     ///
     /// # Shapes
     /// - `x`: `[batch, d_input]`

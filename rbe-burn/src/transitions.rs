@@ -19,6 +19,13 @@ use crate::finite::first_non_finite;
 /// Moves the CORDIC state bits of every RBE layer in `module` by the transition counts in
 /// `grads`, and removes those counts from `grads`. Call it between `from_grads` and the
 /// optimizer step; layers without counts are left unchanged.
+///
+/// How the counts get there: each layer's backward pass computes them (when its config has
+/// a transition threshold) and returns them as the gradient of a float stand-in that the
+/// layer passes to the op and shows to visitors under the id of its int `bits` parameter,
+/// so `GradientsParams::from_grads` files them under that id. This function then moves
+/// every int parameter that has counts filed under its id, with one backend op per layer
+/// ([`crate::RbeBackend::rbe_apply_transitions`]).
 pub fn apply_state_transitions<B, M>(module: M, grads: &mut GradientsParams) -> M
 where
     B: AutodiffBackend,
