@@ -20,43 +20,7 @@
 use clap::{Parser, ValueEnum};
 use rbe::testing::{VerifyReport, verify_backend};
 use rbe::{RbeBackend, RbeKernel};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BackendArg {
-    /// Flex on the CPU.
-    Flex,
-    /// Burn's default WGPU backend (fusion on).
-    Wgpu,
-    /// WGPU through `CubeBackend` directly (fusion off).
-    WgpuCube,
-    /// NdArray on the CPU (legacy).
-    Ndarray,
-    /// Burn's default CUDA backend (fusion on); `--features cuda`.
-    Cuda,
-}
-
-impl BackendArg {
-    /// The name on the command line and in the printed line.
-    fn name(self) -> &'static str {
-        match self {
-            Self::Flex => "flex",
-            Self::Wgpu => "wgpu",
-            Self::WgpuCube => "wgpu-cube",
-            Self::Ndarray => "ndarray",
-            Self::Cuda => "cuda",
-        }
-    }
-
-    /// The cargo feature that compiles the backend in.
-    fn feature(self) -> &'static str {
-        match self {
-            Self::Flex => "flex",
-            Self::Wgpu | Self::WgpuCube => "wgpu",
-            Self::Ndarray => "ndarray",
-            Self::Cuda => "cuda",
-        }
-    }
-}
+use rbe_examples::backend::{BackendJob, BackendKind, dispatch};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum KernelArg {
@@ -69,7 +33,7 @@ enum KernelArg {
 struct Args {
     /// Backend to check.
     #[arg(long, value_enum, default_value = "wgpu")]
-    backend: BackendArg,
+    backend: BackendKind,
     /// Forward kernel (CubeCL backends; the others always use the closed form).
     #[arg(long, value_enum, default_value = "closed-form")]
     kernel: KernelArg,
@@ -100,37 +64,26 @@ struct Line {
     pass: bool,
 }
 
-/// Verifies `B` on its default device.
-fn check<B: RbeBackend>(args: &Args, kernel: RbeKernel) -> VerifyReport {
-    verify_backend::<B>(&Default::default(), kernel, args.cases, args.seed)
+/// Verifies the chosen backend on its default device.
+struct Check<'a> {
+    args: &'a Args,
+    kernel: RbeKernel,
 }
 
-#[cfg(feature = "wgpu")]
-type WgpuCube = burn_cubecl::CubeBackend<burn::backend::wgpu::WgpuRuntime, f32, i32, u32>;
+impl BackendJob for Check<'_> {
+    type Output = VerifyReport;
+
+    fn run<B: RbeBackend>(self, device: B::Device, _: BackendKind) -> VerifyReport {
+        verify_backend::<B>(&device, self.kernel, self.args.cases, self.args.seed)
+    }
+}
 
 fn run(args: &Args) -> Result<VerifyReport, String> {
     let kernel = match args.kernel {
         KernelArg::ClosedForm => RbeKernel::ClosedForm,
         KernelArg::Cordic => RbeKernel::Cordic,
     };
-    match args.backend {
-        #[cfg(feature = "flex")]
-        BackendArg::Flex => Ok(check::<burn::backend::Flex<f32, i32>>(args, kernel)),
-        #[cfg(feature = "wgpu")]
-        BackendArg::Wgpu => Ok(check::<burn::backend::Wgpu<f32, i32>>(args, kernel)),
-        #[cfg(feature = "wgpu")]
-        BackendArg::WgpuCube => Ok(check::<WgpuCube>(args, kernel)),
-        #[cfg(feature = "ndarray")]
-        BackendArg::Ndarray => Ok(check::<burn::backend::NdArray<f32>>(args, kernel)),
-        #[cfg(feature = "cuda")]
-        BackendArg::Cuda => Ok(check::<burn::backend::Cuda<f32, i32>>(args, kernel)),
-        #[allow(unreachable_patterns)]
-        other => Err(format!(
-            "backend {} is not compiled in; rebuild with `--features {}`",
-            other.name(),
-            other.feature()
-        )),
-    }
+    dispatch(args.backend, Check { args, kernel }).map_err(|err| err.to_string())
 }
 
 fn main() {

@@ -12,34 +12,6 @@
 //! Every RBE configuration appears with the paper's state transitions on and off. Each run's
 //! JSON report is kept beside the table (`<out>.jsonl`).
 
-#[allow(dead_code)]
-#[path = "mnist/backend.rs"]
-mod backend;
-#[allow(dead_code)]
-#[path = "mnist/data.rs"]
-mod data;
-#[allow(dead_code)]
-#[path = "mnist/lowrank.rs"]
-mod lowrank;
-#[allow(dead_code)]
-#[path = "mnist/model.rs"]
-mod model;
-#[allow(dead_code)]
-#[path = "mnist/progress.rs"]
-mod progress;
-#[allow(dead_code)]
-#[path = "mnist/report.rs"]
-mod report;
-#[allow(dead_code)]
-#[path = "mnist/run.rs"]
-mod run;
-#[allow(dead_code)]
-#[path = "mnist/saved_pair.rs"]
-mod saved_pair;
-#[allow(dead_code)]
-#[path = "mnist/training.rs"]
-mod training;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,12 +19,13 @@ use std::time::Instant;
 
 use clap::Parser;
 
-use backend::{BackendKind, dispatch};
-use data::{DataDir, TRAIN_LEN};
-use model::{ModelConfig, ModelKind};
-use report::RunReport;
-use run::TrainJob;
-use training::TrainingConfig;
+use rbe_examples::backend::{BackendKind, dispatch};
+use rbe_examples::mnist::data::{DataDir, TRAIN_LEN};
+use rbe_examples::mnist::model::{ModelConfig, ModelKind};
+use rbe_examples::mnist::report::RunReport;
+use rbe_examples::mnist::run::TrainJob;
+use rbe_examples::mnist::training::TrainingConfig;
+use rbe_examples::saved_pair;
 
 /// Regenerate the MNIST dense / RBE / low-rank table.
 #[derive(Parser, Debug)]
@@ -127,8 +100,9 @@ impl Row {
     }
 }
 
-/// The rows; every RBE configuration with transitions on and off; and the
-/// random-features control.
+/// The rows: dense, RBE at two block sizes (with and without a residual, in both layers or
+/// the hidden one only), low-rank at two ranks, and the random-features control. Every RBE
+/// configuration appears with transitions on and off.
 fn rows() -> Vec<Row> {
     let rbe = |block: usize| ModelConfig::new(ModelKind::Rbe).with_block_size(block);
     let low_rank = |rank: usize| ModelConfig::new(ModelKind::Lowrank).with_rank(rank);

@@ -13,26 +13,16 @@
 //! cache folder; when neither has them, burn-dataset's `MnistDataset` downloads them.
 //! Progress goes to stderr; the last line on stdout is a JSON summary.
 
-mod backend;
-mod data;
-mod lowrank;
-mod model;
-mod progress;
-mod report;
-mod run;
-mod saved_pair;
-mod training;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use backend::{BackendKind, dispatch};
-use data::DataDir;
-use model::{ModelConfig, ModelKind};
-use run::{EvalJob, TrainJob};
-use training::TrainingConfig;
+use rbe_examples::backend::{BackendKind, dispatch};
+use rbe_examples::mnist::data::DataDir;
+use rbe_examples::mnist::model::{ModelConfig, ModelKind};
+use rbe_examples::mnist::run::{EvalJob, TrainJob};
+use rbe_examples::mnist::training::TrainingConfig;
 
 /// Train and evaluate dense, RBE and low-rank MLPs (784-256-10, ReLU, Adam) on MNIST.
 #[derive(Parser, Debug)]

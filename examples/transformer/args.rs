@@ -2,35 +2,11 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
+use rbe_examples::backend::BackendKind;
 
 /// The text used when `--text` is not given, relative to the repository root.
 pub const DEFAULT_TEXT: &str = "../shared/data/text/shakespeare.txt";
-
-/// Which backend runs the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendKind {
-    /// `burn::backend::Flex<f32, i32>` on the CPU (Burn 0.21's recommended CPU backend).
-    Flex,
-    /// `burn::backend::Wgpu<f32, i32>`, fusion on (Vulkan, Metal, DX12 or a software adapter).
-    Wgpu,
-    /// `burn::backend::NdArray<f32>` on the CPU (legacy: Burn 0.21 recommends Flex).
-    #[value(name = "ndarray")]
-    NdArray,
-    /// `burn::backend::Cuda<f32, i32>`, fusion on, with the `cuda` feature.
-    Cuda,
-}
-
-impl BackendKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Flex => "flex",
-            Self::NdArray => "ndarray",
-            Self::Wgpu => "wgpu",
-            Self::Cuda => "cuda",
-        }
-    }
-}
 
 /// What the run does.
 #[derive(Debug, Clone, PartialEq)]

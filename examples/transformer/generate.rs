@@ -5,8 +5,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rbe::RbeBackend;
 
-use super::data::{UNK_ID, Vocab};
-use super::model::Gpt;
+use rbe_examples::transformer::data::{UNK_ID, Vocab};
+use rbe_examples::transformer::model::Gpt;
 
 /// How to sample.
 #[derive(Debug, Clone)]

@@ -20,16 +20,9 @@
 //! larger model, for machines with a GPU (`--backend wgpu` or `cuda`).
 
 mod args;
-mod checkpoint;
-mod data;
 mod generate;
-mod model;
 mod report;
-// The atomic model + metadata pair, shared with the MNIST example.
-#[path = "../mnist/saved_pair.rs"]
-mod saved_pair;
 mod table;
-mod training;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -41,82 +34,43 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use rbe::RbeBackend;
 
-use args::{Args, BackendKind, Mode};
-use checkpoint::CheckpointMeta;
-use data::Corpus;
+use args::{Args, Mode};
 use generate::SampleConfig;
-use model::{Gpt, GptConfig, ProjectionKind};
+use rbe_examples::backend::{BackendJob, BackendKind, dispatch};
+use rbe_examples::saved_pair;
+use rbe_examples::transformer::checkpoint::{self, CheckpointMeta};
+use rbe_examples::transformer::data::{self, Corpus};
+use rbe_examples::transformer::model::{Gpt, GptConfig, ProjectionKind};
+use rbe_examples::transformer::training::{self, TrainingConfig};
 use report::RunSummary;
-use training::TrainingConfig;
 
 type AnyError = Box<dyn Error>;
 
 fn main() -> ExitCode {
     let args = Args::from_command_line();
-    match dispatch(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+    match dispatch(args.backend, App(&args)).map_err(AnyError::from) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) | Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn dispatch(args: &Args) -> Result<(), AnyError> {
-    match args.backend {
-        BackendKind::Flex => run_flex(args),
-        BackendKind::NdArray => run_ndarray(args),
-        BackendKind::Wgpu => run_wgpu(args),
-        BackendKind::Cuda => run_cuda(args),
-    }
-}
+/// The requested mode, with the chosen backend `I` for inference and `Autodiff<I>` for
+/// training.
+struct App<'a>(&'a Args);
 
-#[cfg(feature = "flex")]
-fn run_flex(args: &Args) -> Result<(), AnyError> {
-    app::<burn::backend::Flex<f32, i32>>(args, Default::default())
-}
+impl BackendJob for App<'_> {
+    type Output = Result<(), AnyError>;
 
-#[cfg(not(feature = "flex"))]
-fn run_flex(_: &Args) -> Result<(), AnyError> {
-    Err("this build has no flex backend: rebuild with `--features flex`".into())
-}
-
-#[cfg(feature = "ndarray")]
-fn run_ndarray(args: &Args) -> Result<(), AnyError> {
-    app::<burn::backend::NdArray<f32>>(args, Default::default())
-}
-
-#[cfg(not(feature = "ndarray"))]
-fn run_ndarray(_: &Args) -> Result<(), AnyError> {
-    Err("this build has no ndarray backend: rebuild with `--features ndarray`".into())
-}
-
-#[cfg(feature = "wgpu")]
-fn run_wgpu(args: &Args) -> Result<(), AnyError> {
-    app::<burn::backend::Wgpu<f32, i32>>(args, Default::default())
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn run_wgpu(_: &Args) -> Result<(), AnyError> {
-    Err("this build has no wgpu backend: rebuild with `--features wgpu`".into())
-}
-
-#[cfg(feature = "cuda")]
-fn run_cuda(args: &Args) -> Result<(), AnyError> {
-    app::<burn::backend::Cuda<f32, i32>>(args, Default::default())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn run_cuda(_: &Args) -> Result<(), AnyError> {
-    Err("this build has no CUDA backend: rebuild with `--features cuda`".into())
-}
-
-/// Runs the requested mode with `I` for inference and `Autodiff<I>` for training.
-fn app<I: RbeBackend>(args: &Args, device: I::Device) -> Result<(), AnyError> {
-    match &args.mode {
-        Mode::Generate(path) => generate_only::<I>(args, path, &device),
-        Mode::Train => train_and_report::<I>(args, &device),
-        Mode::Table(path) => write_table::<I>(args, path, &device),
+    fn run<I: RbeBackend>(self, device: I::Device, _: BackendKind) -> Self::Output {
+        let args = self.0;
+        match &args.mode {
+            Mode::Generate(path) => generate_only::<I>(args, path, &device),
+            Mode::Train => train_and_report::<I>(args, &device),
+            Mode::Table(path) => write_table::<I>(args, path, &device),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::f64::consts::LN_2;
 
-use super::model::{ModelBytes, ProjectionKind};
+use rbe_examples::transformer::model::{ModelBytes, ProjectionKind};
 
 /// The results of one training run.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::model::ProjectionKind;
 use super::report::RunSummary;
+use rbe_examples::transformer::model::ProjectionKind;
 
 /// Dense, then RBE with blocks of 16 and 32, each with residual rank 0 and 8.
 pub fn configurations(transitions: bool) -> Vec<ProjectionKind> {

@@ -18,37 +18,6 @@
 //! (non-finite) save keeps the previous model byte for byte, and a diverging run stops with
 //! an error instead of saving.
 
-// The example's own modules, so the test exercises exactly the code the example runs. The
-// example uses more of them than this test does.
-#[allow(dead_code)]
-#[path = "../../examples/mnist/backend.rs"]
-mod backend;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/data.rs"]
-mod data;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/lowrank.rs"]
-mod lowrank;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/model.rs"]
-mod model;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/progress.rs"]
-mod progress;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/report.rs"]
-mod report;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/run.rs"]
-mod run;
-// Also included by the transformer tests, as both examples use it.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../../examples/mnist/saved_pair.rs"]
-mod saved_pair;
-#[allow(dead_code)]
-#[path = "../../examples/mnist/training.rs"]
-mod training;
-
 use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -60,14 +29,15 @@ use rbe::{RbeAutodiffBackend, RbeBackend};
 
 use crate::scratch::Scratch;
 
-use backend::BackendJob;
-use data::{DataDir, DataError, Mnist};
-use model::{Layer, Mlp, ModelConfig, ModelKind};
-use run::TrainJob;
-use saved_pair::PairError;
-use training::{
+use rbe_examples::backend::{BackendJob, BackendKind};
+use rbe_examples::layer::Layer;
+use rbe_examples::mnist::data::{self, DataDir, DataError, Mnist};
+use rbe_examples::mnist::model::{Mlp, ModelConfig, ModelKind};
+use rbe_examples::mnist::run::TrainJob;
+use rbe_examples::mnist::training::{
     Accuracy, ModelRecorder, TrainError, TrainingConfig, evaluate, load, model_paths, save, train,
 };
+use rbe_examples::saved_pair::{self, PairError};
 
 /// NdArray: deterministic, needs no adapter, and in a debug build about as fast as lavapipe
 /// (measured: 18 s vs 20 s for this training run).
@@ -106,7 +76,7 @@ fn train_and_test<B>(
     data: &Mnist,
     scratch: &Scratch,
     device: &B::Device,
-) -> (model::Mlp<B::InnerBackend>, Accuracy)
+) -> (Mlp<B::InnerBackend>, Accuracy)
 where
     B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
@@ -440,7 +410,7 @@ fn mnist_diverging_training_stops_and_keeps_the_earlier_model() {
         data_dir: DataDir::resolve(None),
         artifact_flag: "--artifact-dir",
     };
-    let err = match job.run::<Train>(device, "ndarray") {
+    let err = match job.run::<Inner>(device, BackendKind::Ndarray) {
         Ok(report) => panic!("training with lr 1e39 succeeded: {}", report.to_json()),
         Err(err) => err,
     };

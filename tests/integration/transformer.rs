@@ -4,25 +4,6 @@
 //! invariants and the checkpoints: damaged checkpoints are errors on `--load`, never panics,
 //! and a failed, interrupted or refused save keeps the previous checkpoint.
 
-// The example's own modules, so the test exercises exactly the code the example runs. The
-// example uses more of them than this test does.
-#[allow(dead_code)]
-#[path = "../../examples/transformer/checkpoint.rs"]
-mod checkpoint;
-#[allow(dead_code)]
-#[path = "../../examples/transformer/data.rs"]
-mod data;
-#[allow(dead_code)]
-#[path = "../../examples/transformer/model.rs"]
-mod model;
-// Also included by the MNIST tests, as both examples use it.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../../examples/mnist/saved_pair.rs"]
-mod saved_pair;
-#[allow(dead_code)]
-#[path = "../../examples/transformer/training.rs"]
-mod training;
-
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Instant;
@@ -33,10 +14,12 @@ use burn::prelude::*;
 
 use crate::scratch::Scratch;
 
-use checkpoint::{CheckpointError, CheckpointMeta};
-use data::Corpus;
-use model::{Gpt, GptConfig, Projection, ProjectionKind};
-use training::{TrainError, TrainingConfig, evaluate, train};
+use rbe_examples::layer::Layer;
+use rbe_examples::saved_pair;
+use rbe_examples::transformer::checkpoint::{self, CheckpointError, CheckpointMeta};
+use rbe_examples::transformer::data::{self, Corpus};
+use rbe_examples::transformer::model::{Gpt, GptConfig, ProjectionKind};
+use rbe_examples::transformer::training::{TrainError, TrainingConfig, evaluate, train};
 
 /// NdArray is the fastest backend in a debug build on a CPU-only CI machine.
 type Train = Autodiff<NdArray<f32>>;
@@ -62,8 +45,8 @@ fn rbe_coords<B: Backend>(model: &Gpt<B>) -> Vec<f32> {
         .projections()
         .into_iter()
         .filter_map(|p| match p {
-            Projection::Rbe(rbe) => Some(rbe.seeds.coords().into_data().to_vec::<f32>().ok()?),
-            Projection::Dense(_) => None,
+            Layer::Rbe(rbe) => Some(rbe.seeds.coords().into_data().to_vec::<f32>().ok()?),
+            Layer::Dense(_) | Layer::LowRank(_) => None,
         })
         .flatten()
         .collect()

@@ -13,23 +13,24 @@ use burn::record::{FileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
-use rbe::{RbeAutodiffBackend, RbeBackend, RbeError, RbeOptimizer};
+use rbe_burn::{RbeAutodiffBackend, RbeBackend, RbeError, RbeOptimizer};
 
 use super::data::{DataError, Mnist, MnistBatcher, MnistSlice, TEST_LEN, TRAIN_LEN};
-use super::model::{Mlp, MlpRecord, ModelConfig, ModelError, record_kind_name};
+use super::model::{Mlp, MlpRecord, ModelConfig, ModelError};
 use super::progress::LineRenderer;
-use super::saved_pair::{self, PairError, PairPaths};
+use crate::layer::record_kind_name;
+use crate::saved_pair::{self, PairError, PairPaths};
 
 /// How models are saved: Burn's full-precision named-MessagePack record behind a length and
 /// CRC-32 header, so RBE seeds (f32 `r`, `theta`, i32 bit halves) round-trip bit for bit and
 /// a damaged file is an error rather than a silently different model. Any full-precision
 /// `FileRecorder` (e.g. `burn::record::DefaultRecorder`) can replace it here.
-pub type ModelRecorder = rbe::RbeRecorder;
+pub type ModelRecorder = rbe_burn::RbeRecorder;
 
-/// One training run.
+/// One training run; saved beside the model, so a reload rebuilds the same classifier.
 #[derive(Config, Debug)]
 pub struct TrainingConfig {
-    /// The classifier.
+    /// The layers of the classifier and their settings.
     pub model: ModelConfig,
     /// Passes over the training images.
     #[config(default = 5)]
@@ -252,7 +253,7 @@ where
     O: Optimizer<M, B>,
     M: AutodiffModule<B>,
     B: AutodiffBackend,
-    B::InnerBackend: rbe::RbeBackend,
+    B::InnerBackend: rbe_burn::RbeBackend,
 {
     type Record = O::Record;
 
@@ -441,32 +442,21 @@ pub fn save<B: Backend>(
     path: &Path,
 ) -> Result<PathBuf, TrainError> {
     let paths = model_paths::<B>(path);
-    rbe::check_finite(model).map_err(|err| TrainError::NonFinite {
+    rbe_burn::check_finite(model).map_err(|err| TrainError::NonFinite {
         path: paths.weights.clone(),
         param: non_finite_param(&err),
     })?;
-    let save_error = |source| TrainError::Save {
-        path: paths.weights.clone(),
-        source,
-    };
-    let meta = serde_json::to_value(config).map_err(|err| {
-        save_error(PairError::Meta {
-            path: paths.meta.clone(),
-            reason: err.to_string(),
-        })
-    })?;
-    saved_pair::write(&paths, meta, |staged| {
-        model
-            .clone()
-            .save_file(staged.to_path_buf(), &ModelRecorder::new())
-            .map_err(|err| err.to_string())
-    })
-    .map_err(save_error)?;
+    saved_pair::write_module(&paths, config, model.clone(), &ModelRecorder::new()).map_err(
+        |source| TrainError::Save {
+            path: paths.weights.clone(),
+            source,
+        },
+    )?;
     Ok(paths.weights)
 }
 
 /// Loads what [`save`] wrote: checks that the two files belong together, rebuilds the model
-/// from `<path>.json`, then loads the record through [`rbe::load_checked`].
+/// from `<path>.json`, then loads the record through [`rbe_burn::load_checked`].
 pub fn load<B: Backend>(
     path: &Path,
     device: &B::Device,
@@ -504,7 +494,7 @@ pub fn load<B: Backend>(
         }
     }
     // Checks the file's integrity and every parameter's shape against the configuration.
-    let model = rbe::load_checked(model, &paths.weights, &ModelRecorder::new(), device)
+    let model = rbe_burn::load_checked(model, &paths.weights, &ModelRecorder::new(), device)
         .map_err(load_error)?;
     Ok((model, config))
 }

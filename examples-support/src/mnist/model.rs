@@ -1,17 +1,15 @@
 //! The 784-256-10 ReLU classifier, with dense, RBE or low-rank layers.
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig, Relu};
+use burn::nn::{LinearConfig, Relu};
 use burn::prelude::*;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
-use rbe::RbeAutodiffBackend;
-use rbe::{RbeBackend, RbeError, RbeLinear, RbeLinearConfig};
+use rbe_burn::RbeAutodiffBackend;
+use rbe_burn::{RbeBackend, RbeError, RbeLinearConfig};
 
 use super::data::{IMAGE_PIXELS, MnistBatch};
-use super::lowrank::{LowRankLinear, LowRankLinearConfig};
-
-/// Bytes per stored float: every recorder here keeps full precision.
-const FLOAT_BYTES: usize = 4;
+use crate::layer::{FLOAT_BYTES, Layer, ParamBytes};
+use crate::low_rank::LowRankLinearConfig;
 
 /// Which layers the classifier is made of.
 #[derive(Config, Debug, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -148,109 +146,6 @@ impl ModelConfig {
     pub fn dense_bytes(&self) -> usize {
         let linear = |d_in: usize, d_out: usize| FLOAT_BYTES * (d_in * d_out + d_out);
         linear(IMAGE_PIXELS, self.d_hidden) + linear(self.d_hidden, NUM_CLASSES)
-    }
-}
-
-/// One fully connected layer of any kind.
-// A model holds two of these, so the variants' size difference costs nothing, and Burn has
-// no `Module` for `Box<M>` to shrink it with.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Layer<B: Backend> {
-    /// Burn's `Linear`.
-    Dense(Linear<B>),
-    /// Weights generated from RBE seeds.
-    Rbe(RbeLinear<B>),
-    /// `U Vᵀ` of rank `k`.
-    LowRank(LowRankLinear<B>),
-}
-
-/// Stored bytes, split the way the report needs them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ParamBytes {
-    /// Everything that stands for `W`: dense weights, RBE seeds and residual, or `U`, `V`.
-    pub weight: usize,
-    /// Biases.
-    pub bias: usize,
-}
-
-impl ParamBytes {
-    /// Weights and biases.
-    pub fn total(&self) -> usize {
-        self.weight + self.bias
-    }
-}
-
-impl std::ops::Add for ParamBytes {
-    type Output = Self;
-
-    fn add(self, other: Self) -> Self {
-        Self {
-            weight: self.weight + other.weight,
-            bias: self.bias + other.bias,
-        }
-    }
-}
-
-impl<B: Backend> Layer<B> {
-    /// Stored bytes of this layer.
-    pub fn bytes(&self) -> ParamBytes {
-        match self {
-            Self::Dense(linear) => ParamBytes {
-                weight: FLOAT_BYTES * linear.weight.shape().num_elements(),
-                bias: linear
-                    .bias
-                    .as_ref()
-                    .map_or(0, |b| FLOAT_BYTES * b.shape().num_elements()),
-            },
-            Self::Rbe(rbe) => {
-                let storage = rbe.storage();
-                ParamBytes {
-                    weight: storage.seed_bytes + storage.residual_bytes,
-                    bias: storage.bias_bytes,
-                }
-            }
-            Self::LowRank(low_rank) => ParamBytes {
-                weight: FLOAT_BYTES * low_rank.weight_params(),
-                bias: FLOAT_BYTES * low_rank.bias_params(),
-            },
-        }
-    }
-}
-
-impl<B: Backend> Layer<B> {
-    /// The variant's name, as the configuration spells it.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Self::Dense(_) => "Dense",
-            Self::Rbe(_) => "Rbe",
-            Self::LowRank(_) => "LowRank",
-        }
-    }
-}
-
-/// The variant a saved layer holds. Burn panics when a record is loaded into a different
-/// variant, so loaders compare this with [`Layer::kind_name`] first.
-pub fn record_kind_name<B: Backend>(record: &LayerRecord<B>) -> &'static str {
-    match record {
-        LayerRecord::Dense(_) => "Dense",
-        LayerRecord::Rbe(_) => "Rbe",
-        LayerRecord::LowRank(_) => "LowRank",
-    }
-}
-
-impl<B: RbeBackend> Layer<B> {
-    /// Applies the layer.
-    ///
-    /// # Shapes
-    /// - input: `[batch, d_input]`
-    /// - output: `[batch, d_output]`
-    pub fn forward(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
-        match self {
-            Self::Dense(linear) => linear.forward(input),
-            Self::Rbe(rbe) => rbe.forward(input),
-            Self::LowRank(low_rank) => low_rank.forward(input),
-        }
     }
 }
 

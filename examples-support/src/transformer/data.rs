@@ -105,7 +105,8 @@ impl Vocab {
         Self { chars, index }
     }
 
-    /// Number of ids, `<unk>` included.
+    /// Number of ids, `<unk>` included (so never zero).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.chars.len() + 1
     }

@@ -8,7 +8,7 @@
 //! The two files are written as one unit (see [`saved_pair`] for the scheme): an
 //! interrupted or failed save leaves a checkpoint saved there before as it was, and a model
 //! holding NaN or infinity is refused before any file is touched. Loading goes through
-//! [`rbe::load_checked`], so a damaged or mismatched checkpoint is an error, never a panic or
+//! [`rbe_burn::load_checked`], so a damaged or mismatched checkpoint is an error, never a panic or
 //! a silently different model. Checkpoints from before this format (`PATH.mpk`) still load.
 
 use std::fmt;
@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::record::{FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder};
-use rbe::RbeError;
+use rbe_burn::RbeError;
 
 use super::data::{DataError, Vocab};
 use super::model::{Gpt, GptConfig, ModelError};
-use super::saved_pair::{self, PairError, PairPaths};
+use crate::saved_pair::{self, PairError, PairPaths};
 
 /// The recorder for the weights.
-pub type ModelRecorder = rbe::RbeRecorder;
+pub type ModelRecorder = rbe_burn::RbeRecorder;
 
 /// The recorder of checkpoints written before [`ModelRecorder`] (`PATH.mpk`), for loading.
 type LegacyRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -31,7 +31,7 @@ type LegacyRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 /// What is saved beside the weights.
 #[derive(Config, Debug)]
 pub struct CheckpointMeta {
-    /// The architecture.
+    /// The architecture, so a load rebuilds the model before it reads the weights.
     pub model: GptConfig,
     /// The known characters in id order; `<unk>` (id 0) is implicit.
     pub vocab: String,
@@ -70,7 +70,7 @@ pub enum CheckpointError {
     NonFinite {
         /// The weights file that was not written.
         path: PathBuf,
-        /// What `rbe::check_finite` found.
+        /// What `rbe_burn::check_finite` found.
         source: RbeError,
     },
     /// The saved architecture is invalid.
@@ -142,32 +142,22 @@ pub fn save<B: Backend>(
     path: &Path,
 ) -> Result<PathBuf, CheckpointError> {
     let paths = paths::<B>(path);
-    rbe::check_finite(&model).map_err(|source| CheckpointError::NonFinite {
+    rbe_burn::check_finite(&model).map_err(|source| CheckpointError::NonFinite {
         path: paths.weights.clone(),
         source,
     })?;
-    let save_error = |source| CheckpointError::Save {
-        path: paths.weights.clone(),
-        source,
-    };
-    let json = serde_json::to_value(meta).map_err(|err| {
-        save_error(PairError::Meta {
-            path: paths.meta.clone(),
-            reason: err.to_string(),
-        })
+    saved_pair::write_module(&paths, meta, model, &ModelRecorder::new()).map_err(|source| {
+        CheckpointError::Save {
+            path: paths.weights.clone(),
+            source,
+        }
     })?;
-    saved_pair::write(&paths, json, |staged| {
-        model
-            .save_file(staged.to_path_buf(), &ModelRecorder::new())
-            .map_err(|err| err.to_string())
-    })
-    .map_err(save_error)?;
     Ok(paths.weights)
 }
 
 /// Reads a checkpoint written by [`save`]: checks that the two files belong together,
 /// rebuilds the architecture from `PATH.json` and loads the weights through
-/// [`rbe::load_checked`] (integrity, every parameter's shape and layer structure,
+/// [`rbe_burn::load_checked`] (integrity, every parameter's shape and layer structure,
 /// finiteness).
 pub fn load<B: Backend>(
     path: &Path,
@@ -208,9 +198,9 @@ pub fn load<B: Backend>(
         .init::<B>(device)
         .map_err(CheckpointError::Model)?;
     let loaded = if use_legacy {
-        rbe::load_checked(model, &legacy, &LegacyRecorder::new(), device)
+        rbe_burn::load_checked(model, &legacy, &LegacyRecorder::new(), device)
     } else {
-        rbe::load_checked(model, &paths.weights, &ModelRecorder::new(), device)
+        rbe_burn::load_checked(model, &paths.weights, &ModelRecorder::new(), device)
     };
     let weights = if use_legacy { legacy } else { paths.weights };
     let model = loaded.map_err(|source| CheckpointError::Weights {

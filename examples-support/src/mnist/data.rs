@@ -253,9 +253,9 @@ impl DataDir {
     }
 }
 
-/// `../shared/data/mnist` beside this repository.
+/// `../shared/data/mnist` beside this repository (this crate sits one folder below its root).
 pub fn default_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist")
 }
 
 /// The folder `MnistDataset` reads (and would download into).

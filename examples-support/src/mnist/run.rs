@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use rbe::{RbeAutodiffBackend, RbeBackend};
+use burn::backend::Autodiff;
+use rbe_burn::RbeBackend;
 
-use super::backend::BackendJob;
 use super::data::{DataDir, Mnist};
 use super::report::{ReportInputs, RunReport};
 use super::training::{self, TrainError, TrainingConfig};
+use crate::backend::{BackendJob, BackendKind};
 
 /// Batch size for evaluation: larger than training's, since no gradients are kept.
 const EVAL_BATCH: usize = 500;
@@ -18,7 +19,7 @@ const EVAL_BATCH: usize = 500;
 /// A run whose training diverges ([`TrainError::Diverged`]) or whose model is not finite
 /// ([`TrainError::NonFinite`]) saves nothing, so a model saved there earlier stays.
 pub struct TrainJob {
-    /// The run.
+    /// The classifier, the optimizer settings, the seed and which images to use.
     pub config: TrainingConfig,
     /// Where the `Learner` logs and the model go.
     pub artifact_dir: PathBuf,
@@ -31,11 +32,7 @@ pub struct TrainJob {
 impl BackendJob for TrainJob {
     type Output = Result<RunReport, TrainError>;
 
-    fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
-    where
-        B: RbeAutodiffBackend,
-        B::InnerBackend: RbeBackend,
-    {
+    fn run<B: RbeBackend>(self, device: B::Device, kind: BackendKind) -> Self::Output {
         let Self {
             config,
             artifact_dir,
@@ -56,8 +53,8 @@ impl BackendJob for TrainJob {
             );
         }
         let data = Mnist::load(&data_dir)?;
-        let trained =
-            training::train::<B>(&config, &data, &artifact_dir, &device).inspect_err(|err| {
+        let trained = training::train::<Autodiff<B>>(&config, &data, &artifact_dir, &device)
+            .inspect_err(|err| {
                 if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
                     eprintln!(
                         "note: {} still holds the earlier run's model",
@@ -92,7 +89,7 @@ impl BackendJob for TrainJob {
             valid,
             test,
             seconds_per_epoch: Some(trained.seconds_per_epoch),
-            backend,
+            backend: kind.name(),
             model_path: &model_path,
         }))
     }
@@ -111,13 +108,9 @@ pub struct EvalJob {
 impl BackendJob for EvalJob {
     type Output = Result<RunReport, TrainError>;
 
-    fn run<B>(self, device: B::Device, backend: &'static str) -> Self::Output
-    where
-        B: RbeAutodiffBackend,
-        B::InnerBackend: RbeBackend,
-    {
-        // No gradients are needed: the inner backend evaluates.
-        let (model, mut config) = training::load::<B::InnerBackend>(&self.path, &device)?;
+    fn run<B: RbeBackend>(self, device: B::Device, kind: BackendKind) -> Self::Output {
+        // No gradients are needed: the backend itself evaluates.
+        let (model, mut config) = training::load::<B>(&self.path, &device)?;
         if self.test_limit.is_some() {
             config.test_limit = self.test_limit;
         }
@@ -136,7 +129,7 @@ impl BackendJob for EvalJob {
             valid: None,
             test: Some(test),
             seconds_per_epoch: None,
-            backend,
+            backend: kind.name(),
             model_path: &self.path,
         }))
     }

@@ -29,6 +29,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
+use burn::record::FileRecorder;
+use burn::tensor::backend::Backend;
 use sha2::{Digest, Sha256};
 
 /// The metadata field holding the SHA-256 of the weights file.
@@ -392,6 +395,30 @@ pub fn write(
     commit(paths)
 }
 
+/// Saves `module` through `recorder` with `meta`, serialised to JSON, as its metadata: the
+/// [`write`] of a Burn module.
+pub fn write_module<B, M, R>(
+    paths: &PairPaths,
+    meta: &impl serde::Serialize,
+    module: M,
+    recorder: &R,
+) -> Result<(), PairError>
+where
+    B: Backend,
+    M: Module<B>,
+    R: FileRecorder<B>,
+{
+    let meta = serde_json::to_value(meta).map_err(|err| PairError::Meta {
+        path: paths.meta.clone(),
+        reason: err.to_string(),
+    })?;
+    write(paths, meta, |staged| {
+        module
+            .save_file(staged.to_path_buf(), recorder)
+            .map_err(|err| err.to_string())
+    })
+}
+
 /// Reads the metadata of a saved pair after checking that the weights file is the one it was
 /// saved with (finishing an interrupted save first, see [`recover`]). The caller then loads
 /// the weights from `paths.weights`.
@@ -419,7 +446,6 @@ pub fn read(paths: &PairPaths) -> Result<serde_json::Value, PairError> {
 
 /// Writes `content` to `path` through a temporary file beside it and a rename, so an
 /// interrupted write leaves the previous file whole. Used for the examples' tables.
-#[allow(dead_code)]
 pub fn write_atomically(path: &Path, content: &str) -> Result<(), String> {
     let name = path
         .file_name()

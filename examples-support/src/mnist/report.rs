@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{ModelConfig, ModelKind, ParamBytes};
+use super::model::{ModelConfig, ModelKind};
 use super::training::{Accuracy, TrainingConfig};
+use crate::layer::ParamBytes;
 
 /// What a run prints at the end, as one JSON line. Fields that do not apply to the model
 /// (e.g. `block_size` of a dense model) are `null`.
@@ -80,7 +81,7 @@ pub struct ReportInputs<'a> {
 }
 
 impl RunReport {
-    /// Assembles the report.
+    /// Fills the report; fields that do not apply to the model's kind are `None`.
     pub fn new(inputs: ReportInputs<'_>) -> Self {
         let ReportInputs {
             config,

@@ -17,7 +17,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rbe::{RbeAutodiffBackend, RbeBackend, RbeOptimizer};
+use rbe_burn::{RbeAutodiffBackend, RbeBackend, RbeOptimizer};
 
 use super::data::{Corpus, TokenBatch, eval_windows};
 use super::model::Gpt;
@@ -191,7 +191,7 @@ where
         model = optimizer.step(lr, model, grads);
         if let Some(err) = optimizer.take_rejected() {
             let param = match err {
-                rbe::RbeError::NonFinite(what) => what
+                rbe_burn::RbeError::NonFinite(what) => what
                     .strip_suffix(" (optimizer step refused)")
                     .map_or_else(|| what.clone(), str::to_string),
                 other => other.to_string(),

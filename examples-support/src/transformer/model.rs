@@ -1,21 +1,18 @@
 //! A GPT-style decoder-only character model whose projections are RBE layers.
 //!
 //! Pre-norm blocks: `x + attention(norm(x))`, then `x + mlp(norm(x))`. Every projection
-//! inside a block (query, key, value, output, MLP up and down) is a [`Projection`], which is
-//! an `RbeLinear` or, for the dense baseline, a Burn `Linear`. The token and position
+//! inside a block (query, key, value, output, MLP up and down) is a [`Layer`], here an
+//! `RbeLinear` or, for the dense baseline, a Burn `Linear`. The token and position
 //! embeddings stay dense; the LM head is dense unless asked otherwise, because at character
 //! level it is small and sits right before the softmax.
 
-use burn::nn::{
-    Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::{Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
-use rbe::{RbeBackend, RbeError, RbeLinear, RbeLinearConfig};
+use rbe_burn::{RbeBackend, RbeError, RbeLinearConfig};
 use std::fmt;
 
-/// Bytes of one stored f32 parameter.
-const FLOAT_BYTES: usize = 4;
+use crate::layer::{FLOAT_BYTES, Layer};
 /// Added to masked attention scores; large enough that `exp` underflows to zero, finite so
 /// no backend has to handle `-inf - (-inf)`.
 const MASKED_SCORE: f32 = -1.0e9;
@@ -63,63 +60,21 @@ impl ProjectionKind {
         d_input: usize,
         d_output: usize,
         device: &B::Device,
-    ) -> Result<Projection<B>, RbeError> {
+    ) -> Result<Layer<B>, RbeError> {
         Ok(match self.rbe_config(d_input, d_output) {
-            None => Projection::Dense(LinearConfig::new(d_input, d_output).init(device)),
-            Some(config) => Projection::Rbe(config.try_init(device)?),
+            None => Layer::Dense(LinearConfig::new(d_input, d_output).init(device)),
+            Some(config) => Layer::Rbe(config.try_init(device)?),
         })
-    }
-}
-
-/// A linear map `[..., d_input] -> [..., d_output]`, dense or RBE.
-// A handful of these exist per model and they are never moved in hot loops, so boxing the
-// larger variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Projection<B: Backend> {
-    /// The dense baseline.
-    Dense(Linear<B>),
-    /// Weights generated from seeds.
-    Rbe(RbeLinear<B>),
-}
-
-impl<B: RbeBackend> Projection<B> {
-    /// # Shapes
-    /// - input: `[..., d_input]`
-    /// - output: `[..., d_output]`
-    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
-        match self {
-            Self::Dense(linear) => linear.forward(input),
-            Self::Rbe(rbe) => rbe.forward(input),
-        }
-    }
-}
-
-impl<B: Backend> Projection<B> {
-    /// Bytes this layer stores (seeds, residual and bias for RBE).
-    pub fn stored_bytes(&self) -> usize {
-        match self {
-            Self::Dense(linear) => FLOAT_BYTES * linear.num_params(),
-            Self::Rbe(rbe) => rbe.storage_bytes(),
-        }
-    }
-
-    /// Bytes the dense `Linear` of the same shape stores.
-    pub fn dense_bytes(&self) -> usize {
-        match self {
-            Self::Dense(linear) => FLOAT_BYTES * linear.num_params(),
-            Self::Rbe(rbe) => rbe.storage().dense_bytes,
-        }
     }
 }
 
 /// Multi-head self-attention with a causal mask.
 #[derive(Module, Debug)]
 pub struct CausalSelfAttention<B: Backend> {
-    query: Projection<B>,
-    key: Projection<B>,
-    value: Projection<B>,
-    output: Projection<B>,
+    query: Layer<B>,
+    key: Layer<B>,
+    value: Layer<B>,
+    output: Layer<B>,
     n_heads: usize,
 }
 
@@ -157,8 +112,8 @@ impl<B: RbeBackend> CausalSelfAttention<B> {
 /// The position-wise feed-forward network.
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
-    up: Projection<B>,
-    down: Projection<B>,
+    up: Layer<B>,
+    down: Layer<B>,
     activation: Gelu,
 }
 
@@ -311,7 +266,7 @@ pub struct Gpt<B: Backend> {
     position_embedding: Embedding<B>,
     blocks: Vec<Block<B>>,
     norm: LayerNorm<B>,
-    head: Projection<B>,
+    head: Layer<B>,
     context: usize,
 }
 
@@ -341,7 +296,7 @@ impl<B: Backend> Gpt<B> {
 
     /// Every block projection (attention query, key, value, output, MLP up, down), in
     /// order; the head is counted apart.
-    pub fn projections(&self) -> Vec<&Projection<B>> {
+    pub fn projections(&self) -> Vec<&Layer<B>> {
         self.blocks
             .iter()
             .flat_map(|block| {
@@ -369,11 +324,11 @@ impl<B: Backend> Gpt<B> {
                 .iter()
                 .map(|b| b.norm_attention.num_params() + b.norm_mlp.num_params())
                 .sum::<usize>();
-        let stored: usize = projections.iter().map(|p| p.stored_bytes()).sum();
+        let stored: usize = projections.iter().map(|p| p.bytes().total()).sum();
         let dense: usize = projections.iter().map(|p| p.dense_bytes()).sum();
         let others = FLOAT_BYTES * always_dense;
         ModelBytes {
-            total: others + self.head.stored_bytes() + stored,
+            total: others + self.head.bytes().total() + stored,
             dense_total: others + self.head.dense_bytes() + dense,
             projections: stored,
             dense_projections: dense,

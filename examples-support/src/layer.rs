@@ -1,0 +1,121 @@
+//! One fully connected layer of any kind the examples compare: Burn's dense `Linear`, an
+//! `RbeLinear`, or the rank-`k` [`LowRankLinear`] baseline.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use rbe_burn::{RbeBackend, RbeLinear};
+
+use crate::low_rank::LowRankLinear;
+
+/// Bytes per stored float: every recorder the examples use keeps full precision.
+pub const FLOAT_BYTES: usize = 4;
+
+/// A linear map `[..., d_input] -> [..., d_output]`.
+// A model holds a handful of these and never moves them in hot loops, so the variants' size
+// difference costs nothing, and Burn has no `Module` for `Box<M>` to shrink it with.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Layer<B: Backend> {
+    /// Burn's `Linear`: the reference.
+    Dense(Linear<B>),
+    /// Weights generated from RBE seeds.
+    Rbe(RbeLinear<B>),
+    /// `U V` of rank `k`.
+    LowRank(LowRankLinear<B>),
+}
+
+/// Stored bytes, split into what stands for the weight and the biases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParamBytes {
+    /// Everything that stands for `W`: dense weights, RBE seeds and residual, or `U`, `V`.
+    pub weight: usize,
+    /// Biases.
+    pub bias: usize,
+}
+
+impl ParamBytes {
+    /// Weights and biases.
+    pub fn total(&self) -> usize {
+        self.weight + self.bias
+    }
+}
+
+impl std::ops::Add for ParamBytes {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            weight: self.weight + other.weight,
+            bias: self.bias + other.bias,
+        }
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    /// Stored bytes of this layer.
+    pub fn bytes(&self) -> ParamBytes {
+        match self {
+            Self::Dense(linear) => ParamBytes {
+                weight: FLOAT_BYTES * linear.weight.shape().num_elements(),
+                bias: linear
+                    .bias
+                    .as_ref()
+                    .map_or(0, |b| FLOAT_BYTES * b.shape().num_elements()),
+            },
+            Self::Rbe(rbe) => {
+                let storage = rbe.storage();
+                ParamBytes {
+                    weight: storage.seed_bytes + storage.residual_bytes,
+                    bias: storage.bias_bytes,
+                }
+            }
+            Self::LowRank(low_rank) => ParamBytes {
+                weight: FLOAT_BYTES * low_rank.weight_params(),
+                bias: FLOAT_BYTES * low_rank.bias_params(),
+            },
+        }
+    }
+
+    /// Bytes the dense `Linear` of the same shape stores, bias included.
+    pub fn dense_bytes(&self) -> usize {
+        match self {
+            Self::Dense(linear) => FLOAT_BYTES * linear.num_params(),
+            Self::Rbe(rbe) => rbe.storage().dense_bytes,
+            Self::LowRank(low_rank) => FLOAT_BYTES * low_rank.dense_params(),
+        }
+    }
+
+    /// The variant's name, as a saved record spells it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Dense(_) => "Dense",
+            Self::Rbe(_) => "Rbe",
+            Self::LowRank(_) => "LowRank",
+        }
+    }
+}
+
+/// The variant a saved layer holds. Burn panics when a record is loaded into a different
+/// variant, so loaders compare this with [`Layer::kind_name`] first.
+pub fn record_kind_name<B: Backend>(record: &LayerRecord<B>) -> &'static str {
+    match record {
+        LayerRecord::Dense(_) => "Dense",
+        LayerRecord::Rbe(_) => "Rbe",
+        LayerRecord::LowRank(_) => "LowRank",
+    }
+}
+
+impl<B: RbeBackend> Layer<B> {
+    /// Applies the layer to the last dimension.
+    ///
+    /// # Shapes
+    /// - input: `[..., d_input]`
+    /// - output: `[..., d_output]`
+    pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Self::Dense(linear) => linear.forward(input),
+            Self::Rbe(rbe) => rbe.forward(input),
+            Self::LowRank(low_rank) => low_rank.forward(input),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! MNIST with dense, RBE and low-rank 784-256-10 ReLU classifiers, trained with burn-train.
+
+pub mod data;
+pub mod model;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod training;
