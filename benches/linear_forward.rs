@@ -1,6 +1,10 @@
 //! Forward pass: dense `burn::nn::Linear` against `RbeLinear` (closed-form and CORDIC
 //! kernels), same backend, same run.
 //!
+//! Every RBE case also gets its compute bound: its multiply-adds (docs/math.md §3, see
+//! `common/bound.rs`) at the best dense multiply-add rate measured in the same run on the
+//! same backend (the JSON names that dense case), and the ratio of its time to that bound.
+//!
 //! ```text
 //! cargo bench --bench linear_forward -- --quick
 //! RBE_BENCH_BACKENDS=flex,wgpu RBE_BENCH_SHAPES=4096x4096 RBE_BENCH_BATCHES=1,256 \
@@ -11,7 +15,8 @@
 //! default fusion backend; `ndarray`, legacy; `cuda`), `RBE_BENCH_SHAPES`
 //! (`d_input x d_output`), `RBE_BENCH_BATCHES`, `RBE_BENCH_BLOCKS`, `RBE_BENCH_KERNELS`;
 //! effort: `RBE_BENCH_WARMUP`, `RBE_BENCH_MIN_CALLS`, `RBE_BENCH_SAMPLES`, `RBE_BENCH_SECS`,
-//! `RBE_BENCH_INPUTS`.
+//! `RBE_BENCH_INPUTS`. Default grid: shapes 1024x1024 and 4096x4096 on Flex and NdArray
+//! (plus 4096x11008 on the GPU backends), batches 1, 32 and 256, blocks 32 and 8.
 //! Results go to `benches/results/linear_forward-<backend>-<machine>.json`.
 
 use burn::nn::{Linear, LinearConfig};
@@ -23,12 +28,17 @@ use rbe::{RbeLinear, RbeLinearConfig};
 mod common;
 
 use common::backends::{BenchBackend, PerBackend, for_each_selected, sync};
+use common::bound;
 use common::grid::{self, Effort, Shape};
 use common::results::{Case, Results};
 use common::schema::{BackendInfo, MemoryRecord};
 use common::timing::{self, measure};
 
-const SHAPES: &str = "1024x1024,4096x4096,4096x11008";
+/// Default shapes on the CPU backends: the dense 4096x11008 product costs seconds per
+/// batch-256 call on 2 cores and adds nothing the 4096x4096 case does not show.
+const CPU_SHAPES: &str = "1024x1024,4096x4096";
+/// Default shapes on the GPU backends.
+const GPU_SHAPES: &str = "1024x1024,4096x4096,4096x11008";
 const BATCHES: &str = "1,32,256";
 const BLOCKS: &str = "32,8";
 
@@ -70,7 +80,11 @@ impl PerBackend for LinearForward<'_> {
         let batches = grid::batches(BATCHES);
         let wait = || sync::<B>(&device);
 
-        for shape in grid::shapes(SHAPES) {
+        let shapes = match B::NAME {
+            "flex" | "ndarray" => CPU_SHAPES,
+            _ => GPU_SHAPES,
+        };
+        for shape in grid::shapes(shapes) {
             // Burn initialises parameters lazily, on first use: touch them here so their
             // bytes count as parameters and not as the first forward's allocation.
             // A dense weight larger than one buffer binding cannot run at all (lavapipe
@@ -127,7 +141,8 @@ impl PerBackend for LinearForward<'_> {
                     })?;
                     let mem =
                         memory_of::<B, _>(&device, shape, *dense_params, || forward(dense, 0));
-                    results.push(&dense_case, stats, None, Some(mem));
+                    results.push(&dense_case, stats, None, Some(mem)).macs =
+                        Some(bound::dense_macs(batch, shape.d_input, shape.d_output));
                     Some(stats)
                 });
 
@@ -142,13 +157,15 @@ impl PerBackend for LinearForward<'_> {
                             let mem = memory_of::<B, _>(&device, shape, *params, || {
                                 layer.forward(input(0))
                             });
-                            results.push(&rbe_case, stats, dense_stats, Some(mem));
+                            results.push(&rbe_case, stats, dense_stats, Some(mem)).macs =
+                                Some(bound::rbe_macs(&layer.layout(), batch));
                         }
                     }
                 }
             }
         }
         group.finish();
+        results.apply_compute_bound();
         results.write();
     }
 }

@@ -1,18 +1,31 @@
-//! One training step (forward, backward, optimizer step) of the MNIST classifier
-//! 784-256-10: two dense `Linear` layers against two `RbeLinear` layers, on `Autodiff<B>`.
+//! One training step (forward, loss, backward, optimizer step) with RBE layers against the
+//! dense equivalent on the same backend in the same run, on `Autodiff<B>`, with the RBE
+//! state transitions on and off.
 //!
 //! ```text
 //! cargo bench --bench training_step -- --quick
+//! RBE_BENCH_MODELS=mlp RBE_BENCH_TRANSITIONS=off cargo bench --bench training_step -- --quick
 //! ```
 //!
-//! The RBE model is the MNIST example's default: both layers RBE, 8x8 blocks, state
-//! transitions on, Adam wrapped in `RbeOptimizer`. The dense model uses plain Adam. Inputs
-//! are random (timing does not depend on the pixel values). `RBE_BENCH_BATCHES` (64),
-//! `RBE_BENCH_BLOCKS` (8), `RBE_BENCH_KERNELS` and the effort variables apply as in
-//! `linear_forward`.
+//! Two models (`RBE_BENCH_MODELS`, default `mlp,wide`):
+//!
+//! - `mlp`: the MNIST classifier 784-256-10 with ReLU and cross-entropy. RBE: both layers
+//!   `RbeLinear`, as in the MNIST example. `RBE_BENCH_BATCHES` (64) and `RBE_BENCH_BLOCKS`
+//!   (8) apply.
+//! - `wide`: one `width x width` layer and a mean-squared-error loss against a random
+//!   target, where RBE's smaller arithmetic can show. `RBE_BENCH_WIDE` (the width, 4096),
+//!   `RBE_BENCH_WIDE_BATCHES` (64), `RBE_BENCH_WIDE_BLOCKS` (32).
+//!
+//! Each RBE model runs once per entry of `RBE_BENCH_TRANSITIONS` (`on,off`):
+//! `RbeLinearConfig::with_state_transitions`, the backward computing the transition counts
+//! or not. The dense model uses plain Adam; the RBE models Adam wrapped in `RbeOptimizer`
+//! (which applies the counts, if any). Inputs are random: timing does not depend on the
+//! values. `RBE_BENCH_KERNELS` and the effort variables apply as in `linear_forward`.
+//! Results go to `benches/results/training_step-<backend>-<machine>.json`; the wide model's
+//! cases are keyed `<width>x<width>/...`, the MLP's `784x10/...`.
 
 use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -50,57 +63,94 @@ struct RbeMlp<B: Backend> {
     activation: Relu,
 }
 
-/// Images `[batch, 784]` and labels `[batch]`.
-type Batch<B> = (Tensor<B, 2>, Tensor<B, 1, Int>);
-
-/// What a training step needs from either model.
-trait Classifier<B: AutodiffBackend>: AutodiffModule<B> {
-    fn logits(&self, images: Tensor<B, 2>) -> Tensor<B, 2>;
+#[derive(Module, Debug)]
+struct DenseWide<B: Backend> {
+    layer: Linear<B>,
 }
 
-impl<B: AutodiffBackend> Classifier<B> for DenseMlp<B> {
-    fn logits(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.head
-            .forward(self.activation.forward(self.hidden.forward(images)))
+#[derive(Module, Debug)]
+struct RbeWide<B: Backend> {
+    layer: RbeLinear<B>,
+}
+
+/// Images and labels (MLP).
+type Labelled<B> = (Tensor<B, 2>, Tensor<B, 1, Int>);
+/// Inputs and regression targets (wide layer).
+type Regression<B> = (Tensor<B, 2>, Tensor<B, 2>);
+
+/// What a training step needs from a model: its loss on one batch.
+trait Trainable<B: AutodiffBackend>: AutodiffModule<B> {
+    /// Labels (MLP) or regression targets (wide layer).
+    type Target: Clone;
+
+    fn loss(&self, inputs: Tensor<B, 2>, target: Self::Target) -> Tensor<B, 1>;
+}
+
+fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, labels)
+}
+
+impl<B: AutodiffBackend> Trainable<B> for DenseMlp<B> {
+    type Target = Tensor<B, 1, Int>;
+
+    fn loss(&self, images: Tensor<B, 2>, labels: Self::Target) -> Tensor<B, 1> {
+        let logits = self
+            .head
+            .forward(self.activation.forward(self.hidden.forward(images)));
+        cross_entropy(logits, labels)
     }
 }
 
-impl<B: RbeAutodiffBackend> Classifier<B> for RbeMlp<B> {
-    fn logits(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.head
-            .forward(self.activation.forward(self.hidden.forward(images)))
+impl<B: RbeAutodiffBackend> Trainable<B> for RbeMlp<B> {
+    type Target = Tensor<B, 1, Int>;
+
+    fn loss(&self, images: Tensor<B, 2>, labels: Self::Target) -> Tensor<B, 1> {
+        let logits = self
+            .head
+            .forward(self.activation.forward(self.hidden.forward(images)));
+        cross_entropy(logits, labels)
     }
 }
 
-/// Forward, loss, backward and optimizer step; returns the updated model.
-fn train_step<B: AutodiffBackend, M: Classifier<B>>(
+impl<B: AutodiffBackend> Trainable<B> for DenseWide<B> {
+    type Target = Tensor<B, 2>;
+
+    fn loss(&self, inputs: Tensor<B, 2>, target: Self::Target) -> Tensor<B, 1> {
+        MseLoss::new().forward(self.layer.forward(inputs), target, Reduction::Mean)
+    }
+}
+
+impl<B: RbeAutodiffBackend> Trainable<B> for RbeWide<B> {
+    type Target = Tensor<B, 2>;
+
+    fn loss(&self, inputs: Tensor<B, 2>, target: Self::Target) -> Tensor<B, 1> {
+        MseLoss::new().forward(self.layer.forward(inputs), target, Reduction::Mean)
+    }
+}
+
+/// Loss, backward and optimizer step; returns the updated model.
+fn train_step<B: AutodiffBackend, M: Trainable<B>>(
     model: M,
     optim: &mut impl Optimizer<M, B>,
-    images: Tensor<B, 2>,
-    labels: Tensor<B, 1, Int>,
+    inputs: Tensor<B, 2>,
+    target: M::Target,
 ) -> M {
-    let logits = model.logits(images);
-    let loss = CrossEntropyLossConfig::new()
-        .init(&logits.device())
-        .forward(logits, labels);
+    let loss = model.loss(inputs, target);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     optim.step(LEARNING_RATE, model, grads)
 }
 
-struct TrainingStep<'a> {
-    criterion: &'a mut Criterion,
-    effort: Effort,
-}
-
-/// Times training steps of `model` (rotating `batches`); `None` when filtered out.
-fn time_steps<B: AutodiffBackend, M: Classifier<B>>(
+/// Times training steps of `model` (rotating `data`); `None` when filtered out.
+fn time_steps<B: AutodiffBackend, M: Trainable<B>>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     effort: &Effort,
     device: &B::Device,
     model: M,
     mut optim: impl Optimizer<M, B>,
-    batches: &[Batch<B>],
+    data: &[(Tensor<B, 2>, M::Target)],
 ) -> Option<Stats> {
     let mut model = Some(model);
     measure(
@@ -109,104 +159,266 @@ fn time_steps<B: AutodiffBackend, M: Classifier<B>>(
         effort,
         || sync::<B>(device),
         |i| {
-            let (images, labels) = batches[i % batches.len()].clone();
+            let (inputs, target) = data[i % data.len()].clone();
             let current = model.take().expect("model is put back after every step");
-            model = Some(train_step(current, &mut optim, images, labels));
+            model = Some(train_step(current, &mut optim, inputs, target));
         },
     )
 }
 
+/// One RBE configuration of a model.
+#[derive(Debug, Clone, Copy)]
+struct RbeVariant {
+    block: usize,
+    kernel: RbeKernel,
+    transitions: bool,
+}
+
+impl RbeVariant {
+    /// `rbe-closed-form-transitions-on`, ...
+    fn name(&self) -> String {
+        format!(
+            "{}-transitions-{}",
+            grid::kernel_variant(self.kernel),
+            if self.transitions { "on" } else { "off" }
+        )
+    }
+
+    fn layer<B: RbeBackend>(&self, d_in: usize, d_out: usize, device: &B::Device) -> RbeLinear<B> {
+        RbeLinearConfig::new(d_in, d_out)
+            .with_block_size(self.block)
+            .with_kernel(self.kernel)
+            .with_state_transitions(self.transitions)
+            .init(device)
+    }
+}
+
+/// `on` / `off` entries of `RBE_BENCH_TRANSITIONS`.
+struct Switch(bool);
+
+impl std::str::FromStr for Switch {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(Self(true)),
+            "off" => Ok(Self(false)),
+            other => Err(format!("`{other}` is neither `on` nor `off`")),
+        }
+    }
+}
+
+/// Every RBE variant of the grid with `blocks`.
+fn variants(blocks: &[usize]) -> Vec<RbeVariant> {
+    let transitions: Vec<bool> = grid::list::<Switch>("RBE_BENCH_TRANSITIONS", "on,off")
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    let kernels = grid::kernels();
+    let mut out = Vec::new();
+    for &block in blocks {
+        for &kernel in &kernels {
+            for &transitions in &transitions {
+                out.push(RbeVariant {
+                    block,
+                    kernel,
+                    transitions,
+                });
+            }
+        }
+    }
+    out
+}
+
+struct TrainingStep<'a> {
+    criterion: &'a mut Criterion,
+    effort: Effort,
+}
+
+type Ad<B> = burn::backend::Autodiff<B>;
+
+/// What one model's section of the run shares.
+struct Section<'r, 'g, 'c, B: BenchBackend> {
+    results: &'r mut Results,
+    group: &'g mut BenchmarkGroup<'c, WallTime>,
+    effort: Effort,
+    device: B::Device,
+    model: String,
+    d_input: usize,
+    d_output: usize,
+    batch: usize,
+}
+
+impl<B: BenchBackend> Section<'_, '_, '_, B> {
+    fn case(&self, variant: &str, block: Option<usize>) -> Case {
+        Case {
+            variant: variant.into(),
+            d_input: self.d_input,
+            d_output: self.d_output,
+            batch: self.batch,
+            block,
+        }
+    }
+
+    /// Times the dense model and records it.
+    fn dense<M: Trainable<Ad<B>>>(
+        &mut self,
+        model: M,
+        optim: impl Optimizer<M, Ad<B>>,
+        data: &[(Tensor<Ad<B>, 2>, M::Target)],
+    ) -> Option<Stats> {
+        let case = self.case("dense", None);
+        let stats = time_steps(
+            self.group,
+            &case.key(),
+            &self.effort,
+            &self.device,
+            model,
+            optim,
+            data,
+        )?;
+        self.results.push(&case, stats, None, None).model = Some(self.model.clone());
+        Some(stats)
+    }
+
+    /// Times one RBE model and records it against `dense`.
+    fn rbe<M: Trainable<Ad<B>>>(
+        &mut self,
+        variant: RbeVariant,
+        model: M,
+        data: &[(Tensor<Ad<B>, 2>, M::Target)],
+        dense: Option<Stats>,
+    ) {
+        let case = self.case(&variant.name(), Some(variant.block));
+        let optim = RbeOptimizer::new(AdamConfig::new().init());
+        let stats = time_steps(
+            self.group,
+            &case.key(),
+            &self.effort,
+            &self.device,
+            model,
+            optim,
+            data,
+        );
+        if let Some(stats) = stats {
+            let record = self.results.push(&case, stats, dense, None);
+            record.model = Some(self.model.clone());
+            record.transitions = Some(variant.transitions);
+        }
+    }
+}
+
+fn mlp<B: BenchBackend>(
+    effort: Effort,
+    results: &mut Results,
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    device: &B::Device,
+) {
+    let variants = variants(&grid::blocks("8"));
+    for batch in grid::batches("64") {
+        let data: Vec<Labelled<Ad<B>>> = (0..effort.inputs)
+            .map(|_| {
+                let images = Tensor::random([batch, PIXELS], Distribution::Default, device);
+                let labels = Tensor::<Ad<B>, 1>::random(
+                    [batch],
+                    Distribution::Uniform(0.0, CLASSES as f64),
+                    device,
+                )
+                .floor()
+                .int();
+                (images, labels)
+            })
+            .collect();
+        let mut section = Section::<B> {
+            results: &mut *results,
+            group: &mut *group,
+            effort,
+            device: device.clone(),
+            model: format!("mlp-{PIXELS}-{HIDDEN}-{CLASSES}"),
+            d_input: PIXELS,
+            d_output: CLASSES,
+            batch,
+        };
+        let dense = DenseMlp::<Ad<B>> {
+            hidden: LinearConfig::new(PIXELS, HIDDEN).init(device),
+            head: LinearConfig::new(HIDDEN, CLASSES).init(device),
+            activation: Relu::new(),
+        };
+        let dense_stats = section.dense(dense, AdamConfig::new().init(), &data);
+        for &variant in &variants {
+            let model = RbeMlp::<Ad<B>> {
+                hidden: variant.layer(PIXELS, HIDDEN, device),
+                head: variant.layer(HIDDEN, CLASSES, device),
+                activation: Relu::new(),
+            };
+            section.rbe(variant, model, &data, dense_stats);
+        }
+    }
+}
+
+fn wide<B: BenchBackend>(
+    effort: Effort,
+    results: &mut Results,
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    device: &B::Device,
+) {
+    // One debug-build call of a 4096-wide dense step is slow: tests use a small width.
+    let default_width = if grid::test_mode() { "256" } else { "4096" };
+    let Some(&width) = grid::list::<usize>("RBE_BENCH_WIDE", default_width).first() else {
+        return;
+    };
+    if width == 0 {
+        return;
+    }
+    let variants = variants(&grid::list::<usize>("RBE_BENCH_WIDE_BLOCKS", "32"));
+    for batch in grid::list::<usize>("RBE_BENCH_WIDE_BATCHES", "64") {
+        let data: Vec<Regression<Ad<B>>> = (0..effort.inputs)
+            .map(|_| {
+                let dist = Distribution::Normal(0.0, 1.0);
+                (
+                    Tensor::random([batch, width], dist, device),
+                    Tensor::random([batch, width], dist, device),
+                )
+            })
+            .collect();
+        let mut section = Section::<B> {
+            results: &mut *results,
+            group: &mut *group,
+            effort,
+            device: device.clone(),
+            model: format!("wide-{width}"),
+            d_input: width,
+            d_output: width,
+            batch,
+        };
+        let dense = DenseWide::<Ad<B>> {
+            layer: LinearConfig::new(width, width).init(device),
+        };
+        let dense_stats = section.dense(dense, AdamConfig::new().init(), &data);
+        for &variant in &variants {
+            let model = RbeWide::<Ad<B>> {
+                layer: variant.layer(width, width, device),
+            };
+            section.rbe(variant, model, &data, dense_stats);
+        }
+    }
+}
+
 impl PerBackend for TrainingStep<'_> {
     fn run<B: BenchBackend>(&mut self, device: B::Device, info: BackendInfo) {
-        type Ad<B> = burn::backend::Autodiff<B>;
         let effort = self.effort;
         let mut results = Results::new("training_step", info, &effort);
         let mut group = timing::group(self.criterion, B::NAME, &effort);
-
-        for batch in grid::batches("64") {
-            let data: Vec<Batch<Ad<B>>> = (0..effort.inputs)
-                .map(|_| {
-                    let images = Tensor::random([batch, PIXELS], Distribution::Default, &device);
-                    let labels = Tensor::<Ad<B>, 1>::random(
-                        [batch],
-                        Distribution::Uniform(0.0, CLASSES as f64),
-                        &device,
-                    )
-                    .floor()
-                    .int();
-                    (images, labels)
-                })
-                .collect();
-            let case = |variant: &str, block| Case {
-                variant: variant.into(),
-                d_input: PIXELS,
-                d_output: CLASSES,
-                batch,
-                block,
-            };
-
-            let dense_case = case("dense", None);
-            let dense = DenseMlp::<Ad<B>> {
-                hidden: LinearConfig::new(PIXELS, HIDDEN).init(&device),
-                head: LinearConfig::new(HIDDEN, CLASSES).init(&device),
-                activation: Relu::new(),
-            };
-            let optim = AdamConfig::new().init();
-            let dense_stats = time_steps(
-                &mut group,
-                &dense_case.key(),
-                &effort,
-                &device,
-                dense,
-                optim,
-                &data,
-            );
-            if let Some(stats) = dense_stats {
-                results.push(&dense_case, stats, None, None);
-            }
-
-            for block in grid::blocks("8") {
-                for kernel in grid::kernels() {
-                    let rbe_case = case(grid::kernel_variant(kernel), Some(block));
-                    let layer =
-                        |d_in, d_out| rbe_layer::<Ad<B>>(d_in, d_out, block, kernel, &device);
-                    let model = RbeMlp::<Ad<B>> {
-                        hidden: layer(PIXELS, HIDDEN),
-                        head: layer(HIDDEN, CLASSES),
-                        activation: Relu::new(),
-                    };
-                    let optim = RbeOptimizer::new(AdamConfig::new().init());
-                    let stats = time_steps(
-                        &mut group,
-                        &rbe_case.key(),
-                        &effort,
-                        &device,
-                        model,
-                        optim,
-                        &data,
-                    );
-                    if let Some(stats) = stats {
-                        results.push(&rbe_case, stats, dense_stats, None);
-                    }
-                }
+        for model in grid::list::<String>("RBE_BENCH_MODELS", "mlp,wide") {
+            match model.as_str() {
+                "mlp" => mlp::<B>(effort, &mut results, &mut group, &device),
+                "wide" => wide::<B>(effort, &mut results, &mut group, &device),
+                other => panic!("RBE_BENCH_MODELS: unknown model `{other}` (mlp, wide)"),
             }
         }
         group.finish();
         results.write();
     }
-}
-
-fn rbe_layer<B: RbeBackend>(
-    d_input: usize,
-    d_output: usize,
-    block: usize,
-    kernel: RbeKernel,
-    device: &B::Device,
-) -> RbeLinear<B> {
-    RbeLinearConfig::new(d_input, d_output)
-        .with_block_size(block)
-        .with_kernel(kernel)
-        .init(device)
 }
 
 fn training_step(criterion: &mut Criterion) {

@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates every committed bench result on this machine, then the README's speed table
-# (benches/results/speed_table.md) and chart (benches/results/speedup.png).
+# Regenerates every committed bench result on this machine, then the speed tables with the
+# targets (benches/results/speed_table.md), the chart (benches/results/speedup.png) and, when
+# README.md has the `<!-- speed-table:start -->` / `<!-- speed-table:end -->` markers, the
+# README's speed section between them.
+#
+# - Forward (linear_forward): dense `Linear` against RBE, with RBE's compute bound (its
+#   multiply-adds at the best dense multiply-add rate of the same run). CPU grid: shapes
+#   1024x1024 and 4096x4096, batches 1, 32, 256, blocks 32 and 8 (minutes on Flex with
+#   2 cores).
+# - Training step (training_step): the MNIST MLP 784-256-10 (batch 64, B=8) and a 4096-wide
+#   layer (batch 64, B=32), RBE with state transitions on and off, each against the dense
+#   model in the same run.
 #
 # - Flex is the CPU backend (Burn 0.21's recommended one); NdArray is legacy and runs only
 #   when asked (`BACKENDS=ndarray`), to reproduce the older results. Neither has a CORDIC
@@ -11,7 +21,8 @@
 #   software Vulkan (lavapipe). The CORDIC kernel generates every weight with the 20-step
 #   loop, which lavapipe cannot do at the larger shapes in reasonable time, so it is timed
 #   at 1024x1024, batches 1 and 32 only. On lavapipe the whole WGPU part takes about an
-#   hour; the closed-form 4096x11008 B=8 batch-256 case alone takes minutes per call.
+#   hour; the closed-form 4096x11008 B=8 batch-256 case alone takes minutes per call. The
+#   4096-wide training step is timed with the closed form only.
 # - CUDA: `BACKENDS=cuda scripts/benches.sh` after building with `--features cuda`.
 #
 # Usage: scripts/benches.sh            (flex and wgpu, default effort)
@@ -20,6 +31,11 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Everything after an optional leading `--` goes to criterion (`-- --quick` or `--quick`).
+if [[ "${1:-}" == "--" ]]; then
+    shift
+fi
 
 BACKENDS=${BACKENDS:-flex,wgpu}
 export CARGO_INCREMENTAL=0
@@ -52,7 +68,9 @@ for backend in ${BACKENDS//,/ }; do
             cargo bench "${features[@]}" --bench linear_forward -- "${@}"
         bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=cordic RBE_BENCH_SHAPES=1024x1024 RBE_BENCH_BATCHES=1,32 \
             cargo bench "${features[@]}" --bench linear_forward -- "${@}"
-        bench RBE_BENCH_BACKENDS="${backend}" \
+        bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_MODELS=mlp \
+            cargo bench "${features[@]}" --bench training_step -- "${@}"
+        bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_MODELS=wide RBE_BENCH_KERNELS=closed-form \
             cargo bench "${features[@]}" --bench training_step -- "${@}"
         bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_SHAPES=1024x1024,4096x4096 \
             cargo bench "${features[@]}" --bench weight_generation -- "${@}"
@@ -64,4 +82,8 @@ for backend in ${BACKENDS//,/ }; do
     esac
 done
 
-cargo run --release --example bench_report
+report=()
+if grep -q '<!-- speed-table:start -->' README.md && grep -q '<!-- speed-table:end -->' README.md; then
+    report=(-- --readme README.md)
+fi
+cargo run --release --example bench_report "${report[@]}"

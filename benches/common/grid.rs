@@ -76,7 +76,7 @@ fn smoke_sized(default: &str) -> &str {
     }
 }
 
-/// Layer shapes: `RBE_BENCH_SHAPES`, default 1024×1024, 4096×4096 and 4096×11008.
+/// Layer shapes: `RBE_BENCH_SHAPES`, else the bench's `default` (see each bench).
 pub fn shapes(default: &str) -> Vec<Shape> {
     list("RBE_BENCH_SHAPES", smoke_sized(default))
 }

@@ -2,6 +2,7 @@
 //! `weight_generation`); each binary uses a different subset.
 
 pub mod backends;
+pub mod bound;
 pub mod grid;
 pub mod heap_meter;
 pub mod machine;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::bound;
 use super::grid::{self, Effort};
 use super::machine;
 use super::schema::{BackendInfo, MemoryRecord, Record, RunFile, SCHEMA_VERSION};
@@ -111,8 +112,38 @@ impl Results {
                 .map_or(0, |d| d.as_secs()),
             quick: self.quick,
             load_1m: machine::load_average(),
+            macs: None,
+            compute_bound: None,
+            model: None,
+            transitions: None,
         });
         self.file.records.last_mut().expect("just pushed")
+    }
+
+    /// Sets every RBE record's compute bound from the best dense rate of this run (see
+    /// [`bound`]) and prints it with each bound; returns the rate and its dense case.
+    pub fn apply_compute_bound(&mut self) -> Option<(f64, String)> {
+        let name = self.file.backend.name.clone();
+        let Some((rate, case)) = bound::apply(&mut self.file.records) else {
+            eprintln!("[{name}] no dense case measured: no compute bound");
+            return None;
+        };
+        eprintln!(
+            "[{name}] compute bound from the best dense rate of this run: {:.2} G multiply-adds/s ({case})",
+            rate / 1e9
+        );
+        for r in &self.file.records {
+            if let Some(b) = &r.compute_bound {
+                eprintln!(
+                    "[{name}] {}: bound {}, median {}, {:.2}x its bound",
+                    r.case,
+                    human(b.bound_ns),
+                    human(r.median_ns),
+                    b.ratio
+                );
+            }
+        }
+        Some((rate, case))
     }
 
     /// Merges into the existing file (same cases replaced, others kept) and writes it.

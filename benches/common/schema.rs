@@ -35,9 +35,9 @@ pub struct Machine {
 /// The Burn backend and the device it ran on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BackendInfo {
-    /// `ndarray`, `wgpu` or `cuda`.
+    /// `flex`, `ndarray`, `wgpu` or `cuda`.
     pub name: String,
-    /// Adapter or GPU name; `host CPU` for NdArray.
+    /// Adapter or GPU name; `host CPU` for Flex and NdArray.
     pub device: String,
     /// How `Record::memory` was obtained on this backend.
     pub memory_probe: String,
@@ -80,6 +80,37 @@ pub struct Record {
     /// The 1-minute load average when the case finished: near or above `cores`, other
     /// processes were competing for the CPU and the times are inflated.
     pub load_1m: Option<f64>,
+    /// Multiply-adds of one call (`linear_forward`): `batch * d_input * d_output` for dense,
+    /// the closed form's projections plus combination for RBE (docs/math.md §3). Absent in
+    /// files written before it existed.
+    #[serde(default)]
+    pub macs: Option<f64>,
+    /// RBE's compute bound (`linear_forward`, RBE variants): its multiply-adds at the dense
+    /// GEMM's rate measured in the same run.
+    #[serde(default)]
+    pub compute_bound: Option<ComputeBound>,
+    /// The model trained (`training_step`): `mlp-784-256-10` or `wide-<width>`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Whether the RBE layers produced state transitions (`training_step`, RBE variants).
+    #[serde(default)]
+    pub transitions: Option<bool>,
+}
+
+/// What RBE's forward would take if it ran its multiply-adds as fast as the backend's dense
+/// GEMM runs its own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComputeBound {
+    /// The best dense multiply-add rate of the run (multiply-adds per second): dense
+    /// `batch * d_input * d_output` per call divided by its median time.
+    pub dense_macs_per_second: f64,
+    /// The dense case that rate was measured on, e.g. `4096x4096/batch256/dense`.
+    pub dense_rate_case: String,
+    /// `macs / dense_macs_per_second`, in nanoseconds.
+    pub bound_ns: f64,
+    /// `median_ns / bound_ns`: 1 means RBE runs at the dense GEMM's rate; 4 means 4x
+    /// slower than its bound.
+    pub ratio: f64,
 }
 
 /// Memory of one forward call, as far as the backend lets it be seen.

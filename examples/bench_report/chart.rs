@@ -8,6 +8,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::schema::RunFile;
+use crate::table::{backend_label, run_order};
 
 /// The TTF used for every label; `RBE_REPORT_FONT` overrides the search.
 pub const FONT_ENV: &str = "RBE_REPORT_FONT";
@@ -92,6 +93,8 @@ fn y_ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 /// Draws every `linear_forward` run with speedups into one PNG at `path`.
 pub fn speedup_png(runs: &[&RunFile], path: &Path) -> Result<usize, String> {
+    let mut runs: Vec<&RunFile> = runs.to_vec();
+    runs.sort_by_key(|r| run_order(r));
     let panels: Vec<(&RunFile, Series)> = runs
         .iter()
         .filter(|r| r.bench == "linear_forward")
@@ -118,7 +121,9 @@ pub fn speedup_png(runs: &[&RunFile], path: &Path) -> Result<usize, String> {
         let x_max = batches.last().copied().unwrap_or(256.0) * 40.0;
         let caption = format!(
             "RBE closed form vs dense Linear, forward - {} on {} ({} cores)",
-            run.backend.name, run.machine.cpu, run.machine.cores
+            backend_label(&run.backend.name),
+            run.machine.cpu,
+            run.machine.cores
         );
         let mut chart = ChartBuilder::on(area)
             .caption(caption, (FONT, 22))

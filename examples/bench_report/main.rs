@@ -1,10 +1,17 @@
-//! Turns the bench results under `benches/results/*.json` into the README's speed table
-//! (`speed_table.md`) and chart (`speedup.png`), next to the results.
+//! Turns the bench results under `benches/results/*.json` into the speed tables with the
+//! project's speed targets (`speed_table.md`) and the chart (`speedup.png`), next to the
+//! results; optionally also the README's speed section.
 //!
 //! ```text
 //! cargo run --release --example bench_report
 //! cargo run --release --example bench_report -- --dir path/to/results
+//! cargo run --release --example bench_report -- --readme README.md
+//! cargo run --release --example bench_report -- --section speed_section.md
 //! ```
+//!
+//! `--readme FILE` replaces what lies between the lines `<!-- speed-table:start -->` and
+//! `<!-- speed-table:end -->` of FILE with the targets table and the Flex summaries;
+//! `--section FILE` writes that section alone.
 //!
 //! The chart needs a TTF font at run time (fonts-dejavu-core on Debian, or set
 //! `RBE_REPORT_FONT`); without one the table is still written and the command fails.
@@ -18,24 +25,44 @@ mod load;
 #[path = "../../benches/common/schema.rs"]
 mod schema;
 mod table;
+mod targets;
 
-const USAGE: &str = "usage: bench_report [--dir RESULTS_DIR]";
+const USAGE: &str =
+    "usage: bench_report [--dir RESULTS_DIR] [--readme README.md] [--section SECTION.md]";
 
-fn results_dir() -> Result<PathBuf, String> {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results");
+/// The command line.
+struct Args {
+    dir: PathBuf,
+    readme: Option<PathBuf>,
+    section: Option<PathBuf>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut out = Args {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results"),
+        readme: None,
+        section: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--dir" => dir = args.next().ok_or("--dir needs a value")?.into(),
+            "--dir" => out.dir = value()?.into(),
+            "--readme" => out.readme = Some(value()?.into()),
+            "--section" => out.section = Some(value()?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
-    Ok(dir)
+    Ok(out)
 }
 
 fn run() -> Result<(), String> {
-    let dir = results_dir()?;
+    let Args {
+        dir,
+        readme,
+        section,
+    } = args()?;
     let runs = load::runs(&dir)?;
     if runs.is_empty() {
         return Err(format!(
@@ -46,6 +73,18 @@ fn run() -> Result<(), String> {
     let md = dir.join("speed_table.md");
     std::fs::write(&md, table::markdown(&runs)).map_err(|e| format!("{}: {e}", md.display()))?;
     println!("wrote {} from {} result files", md.display(), runs.len());
+
+    let text = targets::readme_section(&runs);
+    if let Some(path) = section {
+        std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = readme {
+        let old = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let new = targets::splice(&old, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("updated the speed section of {}", path.display());
+    }
 
     let font = chart::register_font_from_system()?;
     let png = dir.join("speedup.png");

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use crate::schema::{Record, RunFile};
+use crate::targets::targets;
 
 /// Every table, in the order the README shows them.
 pub fn markdown(runs: &[(PathBuf, RunFile)]) -> String {
@@ -26,8 +27,15 @@ pub fn markdown(runs: &[(PathBuf, RunFile)]) -> String {
          time divided by the RBE time from the same run: above 1 RBE is faster, below 1 it is \
          slower. Where a case was run in two invocations (e.g. the CORDIC kernel timed \
          separately), the dense column shows the later dense time and each ratio keeps the \
-         dense time of its own invocation. Shapes are `d_input x d_output`.\n",
+         dense time of its own invocation. Shapes are `d_input x d_output`. **bound** is \
+         RBE's compute bound: its multiply-adds (docs/math.md §3: per input row \
+         `2·br·nJ·bc` to project plus `2·nI·nJ·br` to combine, i.e. `2·B·d_in + \
+         2·d_out·d_in/B` for square blocks) at the best dense multiply-add rate measured in \
+         the same run on the same backend (named under each table); **x bound** is the RBE \
+         time divided by that bound (1 = as efficient as the dense GEMM).\n",
     );
+    out.push_str("\n## Targets\n\n");
+    out.push_str(&targets(runs));
 
     for bench in ["linear_forward", "training_step", "weight_generation"] {
         let mut selected: Vec<&RunFile> = runs
@@ -35,9 +43,7 @@ pub fn markdown(runs: &[(PathBuf, RunFile)]) -> String {
             .map(|(_, r)| r)
             .filter(|r| r.bench == bench)
             .collect();
-        selected.sort_by(|a, b| {
-            (&a.machine.label, &a.backend.name).cmp(&(&b.machine.label, &b.backend.name))
-        });
+        selected.sort_by_key(|r| run_order(r));
         for run in selected {
             heading(&mut out, run);
             match bench {
@@ -89,10 +95,23 @@ fn heading(out: &mut String, run: &RunFile) {
     .unwrap();
 }
 
+/// Flex (the CPU baseline) first and NdArray (legacy) last, then by machine.
+pub fn run_order(run: &RunFile) -> (usize, String, String) {
+    let rank = match run.backend.name.as_str() {
+        "flex" => 0,
+        "cuda" => 1,
+        "wgpu" => 2,
+        "ndarray" => 4,
+        _ => 3,
+    };
+    (rank, run.machine.label.clone(), run.backend.name.clone())
+}
+
 /// The backend's name as a heading shows it: NdArray is marked legacy (Burn 0.21 recommends
 /// Flex on the CPU).
-fn backend_label(name: &str) -> String {
+pub fn backend_label(name: &str) -> String {
     match name {
+        "flex" => "flex (CPU baseline)".into(),
         "ndarray" => "ndarray (legacy CPU backend)".into(),
         other => other.into(),
     }
@@ -137,8 +156,9 @@ fn grid(run: &RunFile) -> (Vec<Point>, Vec<usize>) {
 fn linear_forward(out: &mut String, run: &RunFile) {
     let (points, blocks) = grid(run);
     out.push_str(
-        "| shape | batch | dense | block | RBE closed form | x dense | RBE CORDIC | x dense |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| shape | batch | dense | block | RBE closed form | x dense | bound | x bound | \
+         RBE CORDIC | x dense |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for &(shape, batch) in &points {
         let dense = find(run, shape, batch, None, "dense");
@@ -150,18 +170,21 @@ fn linear_forward(out: &mut String, run: &RunFile) {
             }
             writeln!(
                 out,
-                "| {}x{} | {batch} | {} | {block} | {} | {} | {} | {} |",
+                "| {}x{} | {batch} | {} | {block} | {} | {} | {} | {} | {} | {} |",
                 shape.0,
                 shape.1,
                 time(dense),
                 time(closed),
                 speedup(closed),
+                bound(closed),
+                bound_ratio(closed),
                 time(cordic),
                 speedup(cordic),
             )
             .unwrap();
         }
     }
+    out.push_str(&rate_note(run));
 
     writeln!(
         out,
@@ -199,14 +222,27 @@ fn linear_forward(out: &mut String, run: &RunFile) {
 
 fn training_step(out: &mut String, run: &RunFile) {
     out.push_str(
-        "MNIST classifier 784-256-10, one step = forward + cross-entropy + backward + Adam \
-         (RBE: both layers `RbeLinear`, state transitions on, `RbeOptimizer`).\n\n\
-         | batch | model | block | median | x dense |\n|---:|---|---:|---:|---:|\n",
+        "One step = forward + loss + backward + optimizer step, dense and RBE models in the \
+         same run. `784x10` is the MNIST classifier 784-256-10 (ReLU, cross-entropy; RBE: both \
+         layers `RbeLinear`); `WxW` is one `W x W` layer with a mean-squared-error loss. The \
+         dense models use Adam, the RBE models Adam inside `RbeOptimizer`. **transitions** \
+         says whether the backward produced the paper's state-transition counts (records \
+         without the field predate the switch and had them on). **x dense** above 1: RBE \
+         is faster.\n\n\
+         | model | batch | variant | block | transitions | median | x dense |\n\
+         |---|---:|---|---:|---|---:|---:|\n",
     );
     for r in &run.records {
+        let transitions = match (r.block, r.transitions) {
+            (None, _) => "-",
+            (Some(_), Some(true)) => "on",
+            (Some(_), Some(false)) => "off",
+            (Some(_), None) => "on (older record)",
+        };
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {transitions} | {} | {} |",
+            model_label(r),
             r.batch,
             r.variant,
             r.block.map_or("-".into(), |b| b.to_string()),
@@ -214,6 +250,23 @@ fn training_step(out: &mut String, run: &RunFile) {
             speedup(Some(r)),
         )
         .unwrap();
+    }
+}
+
+/// `MLP 784-256-10` or `4096x4096 layer`.
+fn model_label(r: &Record) -> String {
+    let Some(model) = r.model.as_deref() else {
+        return match (r.d_input, r.d_output) {
+            (784, 10) => "MLP 784-256-10".into(),
+            (i, o) => format!("{i}x{o}"),
+        };
+    };
+    if let Some(sizes) = model.strip_prefix("mlp-") {
+        format!("MLP {sizes}")
+    } else if model.starts_with("wide-") {
+        format!("{}x{} layer", r.d_input, r.d_output)
+    } else {
+        model.to_string()
     }
 }
 
@@ -250,6 +303,47 @@ fn time(r: Option<&Record>) -> String {
         Some(n) if n >= 1e3 => format!("{:.0} us", n / 1e3),
         Some(n) => format!("{n:.0} ns"),
     }
+}
+
+/// The RBE time's compute bound.
+fn bound(r: Option<&Record>) -> String {
+    let ns = r.and_then(|r| r.compute_bound.as_ref()).map(|b| b.bound_ns);
+    match ns {
+        None => "-".into(),
+        Some(n) if n >= 1e6 => format!("{:.2} ms", n / 1e6),
+        Some(n) if n >= 1e3 => format!("{:.0} us", n / 1e3),
+        Some(n) => format!("{n:.0} ns"),
+    }
+}
+
+/// Time over compute bound.
+fn bound_ratio(r: Option<&Record>) -> String {
+    r.and_then(|r| r.compute_bound.as_ref())
+        .map_or("-".into(), |b| format!("{:.2}x", b.ratio))
+}
+
+/// Which dense rate(s) the bounds of `run` used.
+pub fn rate_note(run: &RunFile) -> String {
+    let mut rates: Vec<(String, f64)> = Vec::new();
+    for b in run.records.iter().filter_map(|r| r.compute_bound.as_ref()) {
+        if !rates
+            .iter()
+            .any(|(c, v)| *c == b.dense_rate_case && *v == b.dense_macs_per_second)
+        {
+            rates.push((b.dense_rate_case.clone(), b.dense_macs_per_second));
+        }
+    }
+    if rates.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = rates
+        .iter()
+        .map(|(case, rate)| format!("{:.2} G multiply-adds/s (`{case}`)", rate / 1e9))
+        .collect();
+    format!(
+        "\nCompute bound from the best dense rate of the run: {}.\n",
+        list.join("; ")
+    )
 }
 
 fn speedup(r: Option<&Record>) -> String {
