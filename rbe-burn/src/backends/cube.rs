@@ -5,6 +5,10 @@
 //! output is a fresh contiguous buffer wrapped back into a `CubeTensor`. The only
 //! `d_output x d_input` buffer any of these methods allocates is the one `rbe_decode`
 //! returns, which is its purpose.
+//!
+//! Launches per call: the closed-form forward 2 (the coefficients with the basis table,
+//! then one fused kernel), the CORDIC forward 1, the backward 3 to 6 (see
+//! `rbe_cubecl::kernels::backward`), the transitions 1.
 
 use burn::tensor::Shape;
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -87,28 +91,23 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
             into_contiguous(bits),
         );
         let g = into_contiguous(grad_y);
-        let client = &x.client;
-        let dt = dtypes(&x, &bits);
-        let (xh, gh) = (handle(&x), handle(&g));
-        let coef = kernels::seed_coefficients(client, dt, &handle(&coords), &handle(&bits));
-        let grad_x = grad_x.then(|| {
-            wrap(
-                &x,
-                kernels::grad_input(client, dt, &gh, &coef, &spec.layout),
-            )
-        });
-        let u = kernels::project_blocks(client, dt, &xh, &spec.layout);
-        let grad_coords = kernels::seed_gradients(client, dt, &gh, &u, &coef, &spec.layout);
-        let transitions = spec.transition_threshold.map(|t| {
-            wrap(
-                &x,
-                kernels::transition_counts(client, dt, &xh, &gh, t, &spec.layout),
-            )
-        });
+        // One call: the coefficients and the projections are computed once and shared by
+        // the gradients (rbe_cubecl::kernels::backward).
+        let out = kernels::backward(
+            &x.client,
+            dtypes(&x, &bits),
+            &handle(&x),
+            &handle(&g),
+            &handle(&coords),
+            &handle(&bits),
+            &spec.layout,
+            grad_x,
+            spec.transition_threshold,
+        );
         RbeGrads {
-            x: grad_x,
-            coords: wrap(&x, grad_coords),
-            transitions,
+            x: out.grad_x.map(|dx| wrap(&x, dx)),
+            coords: wrap(&x, out.grad_coords),
+            transitions: out.transitions.map(|t| wrap(&x, t)),
         }
     }
 
@@ -126,5 +125,16 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
             &spec.layout,
         );
         wrap(&coords, w)
+    }
+
+    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
+        let (bits, counts) = (into_contiguous(bits), into_contiguous(counts));
+        let moved = kernels::apply_transitions(
+            &bits.client,
+            dtypes(&counts, &bits),
+            &handle(&bits),
+            &handle(&counts),
+        );
+        wrap(&bits, moved)
     }
 }

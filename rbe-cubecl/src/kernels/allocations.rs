@@ -28,11 +28,9 @@ mod tests {
             largest.push(("closed form forward", take_largest()));
             fused_cordic_matmul(c, d, &x, &coords, &bits, &layout);
             largest.push(("cordic forward", take_largest()));
-            let coef = seed_coefficients(c, d, &coords, &bits);
-            grad_input(c, d, &g, &coef, &layout);
-            let u = project_blocks(c, d, &x, &layout);
-            seed_gradients(c, d, &g, &u, &coef, &layout);
-            transition_counts(c, d, &x, &g, 0.1, &layout);
+            let out = backward(c, d, &x, &g, &coords, &bits, &layout, true, Some(0.1));
+            let counts = out.transitions.expect("threshold given");
+            apply_transitions(c, d, &bits, &counts);
             largest.push(("backward", take_largest()));
             for (what, bytes) in largest {
                 assert!(

@@ -4,59 +4,63 @@
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
-use super::launch::{KernelDtypes, arg, elementwise, empty};
+use super::basis::{basis_cos, basis_sin};
+use super::constants::Cordic;
+use super::launch::{KernelDtypes, arg, dims, elementwise, empty};
+use crate::BlockLayout;
 
-/// `atan(2^-k)` rounded to f32, the rotation angle of CORDIC step `k`.
-const CORDIC_ANGLES: [f32; 20] = [
-    7.853_982e-1,
-    4.636_476e-1,
-    2.449_786_7e-1,
-    1.243_549_96e-1,
-    6.241_881e-2,
-    3.123_983_4e-2,
-    1.562_372_9e-2,
-    7.812_341e-3,
-    3.906_230_2e-3,
-    1.953_122_6e-3,
-    9.765_622e-4,
-    4.882_812_2e-4,
-    2.441_406_2e-4,
-    1.220_703_1e-4,
-    6.103_515_6e-5,
-    3.051_757_8e-5,
-    1.525_878_9e-5,
-    7.629_394_5e-6,
-    3.814_697_3e-6,
-    1.907_348_6e-6,
-];
+/// The per-seed coefficients and the block basis, both computed by one launch.
+pub struct Coefficients<R: Runtime> {
+    /// `[n_blocks, 4]`: `(a, b, da/dr, db/dr)` per seed.
+    pub coef: TensorHandle<R>,
+    /// `[2, br, bc]`: `C` then `S` (docs/math.md §3). Shared by every block, so the kernels
+    /// read it instead of evaluating a square root and a division per multiply-add.
+    pub basis: TensorHandle<R>,
+}
 
-/// One thread per seed. Output row `s`: `(a, b, da/dr, db/dr)`; `d/dtheta` needs nothing
-/// more, since `da/dtheta = b` and `db/dtheta = -a`.
+/// Thread `p` writes the coefficients of seed `p` and the basis cell `p`; the basis is tiny
+/// next to the seeds, so one launch covers both instead of a second one for the table.
+/// Output row `s`: `(a, b, da/dr, db/dr)`; `d/dtheta` needs nothing more, since
+/// `da/dtheta = b` and `db/dtheta = -a`.
 #[cube(launch)]
 fn seed_coefficients_kernel<F: Float, I: Int>(
     coords: &Tensor<F>,
     bits: &Tensor<I>,
     coef: &mut Tensor<F>,
+    basis: &mut Tensor<F>,
+    br: u32,
+    bc: u32,
+    #[comptime] cordic: Cordic,
     #[define(F, I)] _dtypes: [StorageType; 2],
 ) {
-    let s = ABSOLUTE_POS;
-    if s >= coef.shape(0) {
+    let p = ABSOLUTE_POS;
+    let cells = basis.len() / 2;
+    if p < cells {
+        let i = (p / bc as usize) as u32;
+        let j = (p % bc as usize) as u32;
+        basis[p] = basis_cos::<F>(i, j, br, bc);
+        basis[cells + p] = basis_sin::<F>(i, j, br, bc);
+    }
+    if p >= coef.shape(0) {
         terminate!();
     }
+    let s = p;
     let r = coords[s * 2];
     let theta = coords[s * 2 + 1];
     // Column 1 holds hi[31:0] as an i32 bit pattern; the cast keeps the bits.
     let rotations = u32::cast_from(bits[s * 2 + 1]);
 
-    // The radius map F(r) and its derivative: gains sqrt(1 + 4^-k), tanh every 4th step.
+    // The radius map F(r) and its derivative (docs/math.md §3, §4). A loop rather than
+    // unrolled: unrolling lets the compiler refold the stretches, which measurably moved
+    // the rounding against the f64 reference.
     let mut rho = r;
     let mut slope = F::new(1.0);
     let mut quarter = F::new(1.0);
-    for k in 0..20u32 {
+    for k in 0..cordic.steps {
         let gain = F::sqrt(F::new(1.0) + quarter);
         rho *= gain;
         slope *= gain;
-        if k % 4u32 == 0u32 {
+        if k % cordic.tanh_every == 0u32 {
             let t = F::tanh(rho);
             slope *= F::new(1.0) - t * t;
             rho = t;
@@ -69,8 +73,8 @@ fn seed_coefficients_kernel<F: Float, I: Int>(
     let mut phase = F::new(0.0);
     let mut carry = F::new(0.0);
     #[unroll]
-    for k in 0..20u32 {
-        let mut step = F::new(comptime!(CORDIC_ANGLES[k as usize]));
+    for k in 0..cordic.steps {
+        let mut step = F::new(comptime!(Cordic::angle(k)));
         if (rotations >> k) & 1u32 == 0u32 {
             step = -step;
         }
@@ -81,7 +85,7 @@ fn seed_coefficients_kernel<F: Float, I: Int>(
     }
     let angle = theta + phase;
 
-    let gain = F::new(1.64676);
+    let gain = F::new(comptime!(cordic.gain()));
     let cos = F::cos(angle);
     let sin = F::sin(angle);
     let amp = rho / gain;
@@ -93,22 +97,27 @@ fn seed_coefficients_kernel<F: Float, I: Int>(
     coef[o + 3] = -amp_d * sin;
 }
 
-/// `(a, b, da/dr, db/dr)` per seed.
+/// `(a, b, da/dr, db/dr)` per seed and the basis table of `layout`'s blocks, in one launch.
 ///
-/// Reference: [`crate::reference::coefficients`], [`crate::reference::amplitude_derivative`].
+/// Reference: [`crate::reference::coefficients`], [`crate::reference::amplitude_derivative`],
+/// [`crate::reference::basis`].
 ///
 /// # Shapes
 /// - `coords`: `[n, 2]` `(r, theta)`; `bits`: `[n, 2]` (`hi` as i32 halves)
-/// - returns `[n, 4]`
+/// - returns `coef` `[n, 4]` and `basis` `[2, br, bc]`
 pub fn seed_coefficients<R: Runtime>(
     client: &ComputeClient<R>,
     dtypes: KernelDtypes,
     coords: &TensorHandle<R>,
     bits: &TensorHandle<R>,
-) -> TensorHandle<R> {
+    layout: &BlockLayout,
+) -> Coefficients<R> {
     let n = coords.shape()[0];
+    let [_, _, br, bc, _] = dims(layout);
+    let basis_shape = [2, layout.block_rows, layout.block_cols];
     let coef = empty(client, &[n, 4], dtypes.float);
-    let (count, dim) = elementwise(client, n);
+    let basis = empty(client, &basis_shape, dtypes.float);
+    let (count, dim) = elementwise(client, n.max(layout.block_rows * layout.block_cols));
     seed_coefficients_kernel::launch::<R>(
         client,
         count,
@@ -116,32 +125,49 @@ pub fn seed_coefficients<R: Runtime>(
         arg(coords, &[n, 2]),
         arg(bits, &[n, 2]),
         arg(&coef, &[n, 4]),
+        arg(&basis, &basis_shape),
+        br,
+        bc,
+        Cordic::PAPER,
         dtypes.both(),
     );
-    coef
+    Coefficients { coef, basis }
 }
 
 #[cfg(all(test, feature = "wgpu"))]
 mod tests {
     use super::*;
     use crate::kernels::test_utils::*;
-    use crate::reference::{amplitude_derivative, coefficients, phase};
+    use crate::reference::{amplitude_derivative, basis, coefficients, phase};
 
     #[test]
-    fn angle_table_is_atan_of_powers_of_two() {
-        for (k, &angle) in CORDIC_ANGLES.iter().enumerate() {
-            assert_eq!(angle, (-(k as f64)).exp2().atan() as f32, "step {k}");
-        }
+    fn constants_come_from_the_reference() {
+        let c = Cordic::PAPER;
+        assert_eq!((c.steps, c.tanh_every), (20, 4));
+        assert_eq!(c.gain(), 1.64676f32);
+        assert_eq!(Cordic::angle(0), std::f32::consts::FRAC_PI_4);
     }
 
     #[test]
     fn matches_reference() {
         let Some(env) = TestEnv::new() else { return };
         let mut rng = rng(101);
-        for n in [1usize, 7, 300] {
+        // The basis table is larger than the seeds in the first case and smaller in the last.
+        for (n, br, bc) in [(1usize, 5, 3), (7, 1, 9), (300, 8, 8)] {
+            let layout = BlockLayout::new(br, bc * n, br, bc).unwrap();
             let seeds = random_seeds(&mut rng, n);
             let (coords, bits) = env.seeds(&seeds);
-            let got = env.read(&seed_coefficients(&env.client, env.dtypes, &coords, &bits));
+            let out = seed_coefficients(&env.client, env.dtypes, &coords, &bits, &layout);
+            let mut want_basis = vec![0.0; 2 * br * bc];
+            for i in 0..br {
+                for j in 0..bc {
+                    let (c, s) = basis(i, j, br, bc);
+                    want_basis[i * bc + j] = c;
+                    want_basis[br * bc + i * bc + j] = s;
+                }
+            }
+            assert_close(&env.read(&out.basis), &want_basis, 1e-6, "basis");
+            let got = env.read(&out.coef);
             let want: Vec<f64> = seeds
                 .iter()
                 .flat_map(|&p| {

@@ -1,8 +1,9 @@
-//! The paper's weight by the 20-step CORDIC loop, as a device function (docs/math.md §2).
+//! The paper's weight by its CORDIC loop, as a device function (docs/math.md §2).
 
 use cubecl::prelude::*;
 
 use super::basis::{basis_cos, basis_sin};
+use super::constants::Cordic;
 
 /// The weight at in-block `(i, j)` of a `br x bc` block for seed `(r, theta, rotations)`.
 ///
@@ -16,6 +17,7 @@ pub fn cordic_weight<F: Float>(
     j: u32,
     br: u32,
     bc: u32,
+    #[comptime] cordic: Cordic,
 ) -> F {
     let c = basis_cos::<F>(i, j, br, bc);
     let s = basis_sin::<F>(i, j, br, bc);
@@ -24,8 +26,10 @@ pub fn cordic_weight<F: Float>(
     // (x, y) = r (cos(psi + theta), sin(psi + theta)) by the angle-sum identities.
     let mut x = r * (c * cos_t - s * sin_t);
     let mut y = r * (s * cos_t + c * sin_t);
-    let mut step = F::new(1.0);
-    for k in 0..20u32 {
+    // Unrolled: the step sizes 2^-k and the squash steps are compile-time constants.
+    #[unroll]
+    for k in 0..cordic.steps {
+        let step = F::new(comptime!(Cordic::step(k)));
         let mut sp = -step;
         if (rotations >> k) & 1u32 == 1u32 {
             sp = step;
@@ -34,7 +38,7 @@ pub fn cordic_weight<F: Float>(
         let ny = y + sp * x;
         x = nx;
         y = ny;
-        if k % 4u32 == 0u32 {
+        if comptime!(cordic.squashes(k)) {
             let rho = F::sqrt(x * x + y * y);
             if rho > F::new(1e-9) {
                 let scale = F::tanh(rho) / rho;
@@ -42,7 +46,6 @@ pub fn cordic_weight<F: Float>(
                 y *= scale;
             }
         }
-        step *= F::new(0.5);
     }
-    x / F::new(1.64676)
+    x / F::new(comptime!(cordic.gain()))
 }

@@ -4,6 +4,7 @@
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
+use super::constants::Cordic;
 use super::cordic::cordic_weight;
 use super::launch::{KernelDtypes, arg, dims, elementwise, empty};
 use crate::BlockLayout;
@@ -17,6 +18,7 @@ fn cordic_decode_kernel<F: Float, I: Int>(
     br: u32,
     bc: u32,
     nj: u32,
+    #[comptime] cordic: Cordic,
     #[define(F, I)] _dtypes: [StorageType; 2],
 ) {
     let pos = ABSOLUTE_POS;
@@ -35,6 +37,7 @@ fn cordic_decode_kernel<F: Float, I: Int>(
         (col % bcu) as u32,
         br,
         bc,
+        cordic,
     );
 }
 
@@ -67,6 +70,7 @@ pub fn cordic_decode<R: Runtime>(
         br,
         bc,
         nj,
+        Cordic::PAPER,
         dtypes.both(),
     );
     w

@@ -10,6 +10,7 @@
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
+use super::constants::Cordic;
 use super::cordic::cordic_weight;
 use super::launch::{KernelDtypes, arg, dims, empty, to_u32};
 use crate::BlockLayout;
@@ -29,6 +30,7 @@ fn fused_cordic_matmul_kernel<F: Float, I: Int>(
     br: u32,
     bc: u32,
     nj: u32,
+    #[comptime] cordic: Cordic,
     #[define(F, I)] _dtypes: [StorageType; 2],
 ) {
     let tile = 16usize;
@@ -66,6 +68,7 @@ fn fused_cordic_matmul_kernel<F: Float, I: Int>(
                 (k % bcu) as u32,
                 br,
                 bc,
+                cordic,
             );
         }
         ws[ty * tile + tx] = wv;
@@ -120,6 +123,7 @@ pub fn fused_cordic_matmul<R: Runtime>(
         br,
         bc,
         nj,
+        Cordic::PAPER,
         dtypes.both(),
     );
     y

@@ -1,57 +1,22 @@
 //! `dL/dx = G W` through the closed form, never forming `W` (the transpose of
-//! [`super::fused_closed_form_matmul`]):
-//! `Q[n, J, (a|b), i] = sum_I coef_IJ G[n, I*br + i]`, then
+//! [`super::closed_form_forward`], docs/math.md §4):
+//! `Q[n, J, (a|b), i] = sum_I coef_IJ G[n, I*br + i]` ([`super::project_blocks`] with
+//! `gather`), then here
 //! `dL/dx[n, J*bc + j] = sum_i C(i, j) Q[n, J, a, i] + S(i, j) Q[n, J, b, i]`.
 
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
 
-use super::basis::{basis_cos, basis_sin};
+use super::coefficients::Coefficients;
 use super::launch::{KernelDtypes, arg, dims, elementwise, empty};
 use crate::BlockLayout;
 
-/// One thread per `(n, J, i)`, summing over the block rows `I`.
-#[cube(launch)]
-fn gather_rows_kernel<F: Float>(
-    g: &Tensor<F>,
-    coef: &Tensor<F>,
-    q: &mut Tensor<F>,
-    rows: u32,
-    br: u32,
-    nj: u32,
-    #[define(F)] _dtype: StorageType,
-) {
-    let pos = ABSOLUTE_POS;
-    if pos >= q.len() / 2 {
-        terminate!();
-    }
-    let (rows, br, nj) = (rows as usize, br as usize, nj as usize);
-    let i = pos % br;
-    let block = pos / br;
-    let bj = block % nj;
-    let n = block / nj;
-    let ni = rows.div_ceil(br);
-    let mut acc_a = F::new(0.0);
-    let mut acc_b = F::new(0.0);
-    for bi in 0..ni {
-        let row = bi * br + i;
-        if row < rows {
-            let gv = g[n * rows + row];
-            let c = (bi * nj + bj) * 4;
-            acc_a += coef[c] * gv;
-            acc_b += coef[c + 1] * gv;
-        }
-    }
-    let out_a = block * 2 * br + i;
-    let out_b = out_a + br;
-    q[out_a] = acc_a;
-    q[out_b] = acc_b;
-}
-
-/// One thread per input element, summing over the rows `i` of its block.
+/// One thread per input element, summing over the rows `i` of its block; the basis comes
+/// from the table.
 #[cube(launch)]
 fn expand_cols_kernel<F: Float>(
     q: &Tensor<F>,
+    basis: &Tensor<F>,
     dx: &mut Tensor<F>,
     cols: u32,
     br: u32,
@@ -63,58 +28,47 @@ fn expand_cols_kernel<F: Float>(
     if pos >= dx.len() {
         terminate!();
     }
-    let (colsu, bru, bcu, nju) = (cols as usize, br as usize, bc as usize, nj as usize);
-    let col = pos % colsu;
-    let n = pos / colsu;
-    let bj = col / bcu;
-    let j = col % bcu;
-    let base = (n * nju + bj) * 2 * bru;
+    let (cols, br, bc, nj) = (cols as usize, br as usize, bc as usize, nj as usize);
+    let col = pos % cols;
+    let n = pos / cols;
+    let bj = col / bc;
+    let j = col % bc;
+    let base = (n * nj + bj) * 2 * br;
+    let sine = br * bc;
     let mut acc = F::new(0.0);
-    for i in 0..bru {
-        acc += basis_cos::<F>(i as u32, j as u32, br, bc) * q[base + i]
-            + basis_sin::<F>(i as u32, j as u32, br, bc) * q[base + bru + i];
+    for i in 0..br {
+        let b = i * bc + j;
+        acc += basis[b] * q[base + i] + basis[sine + b] * q[base + br + i];
     }
     dx[pos] = acc;
 }
 
-/// `dL/dx = G W`.
+/// `dL/dx = G W` from `Q`: one launch.
 ///
 /// Reference: `grad_x` of [`crate::reference::layer_backward`].
 ///
 /// # Shapes
-/// - `g`: `[batch, layout.rows]`; `coef`: `[n_blocks, 4]` from [`super::seed_coefficients`]
+/// - `q`: `[batch, nJ, 2, br]` from [`super::project_blocks`] with `gather`; `coefs`: from
+///   [`super::seed_coefficients`] of `layout`
 /// - returns `[batch, layout.cols]`
 pub fn grad_input<R: Runtime>(
     client: &ComputeClient<R>,
     dtypes: KernelDtypes,
-    g: &TensorHandle<R>,
-    coef: &TensorHandle<R>,
+    q: &TensorHandle<R>,
+    coefs: &Coefficients<R>,
     layout: &BlockLayout,
 ) -> TensorHandle<R> {
-    let batch = g.shape()[0];
-    let [rows, cols, br, bc, nj] = dims(layout);
+    let batch = q.shape()[0];
+    let [_, cols, br, bc, nj] = dims(layout);
     let q_shape = [batch, nj as usize, 2, br as usize];
-    let q = empty(client, &q_shape, dtypes.float);
-    let (count, dim) = elementwise(client, batch * nj as usize * br as usize);
-    gather_rows_kernel::launch::<R>(
-        client,
-        count,
-        dim,
-        arg(g, &[batch, layout.rows]),
-        arg(coef, &[layout.num_blocks(), 4]),
-        arg(&q, &q_shape),
-        rows,
-        br,
-        nj,
-        dtypes.float,
-    );
     let dx = empty(client, &[batch, layout.cols], dtypes.float);
     let (count, dim) = elementwise(client, batch * layout.cols);
     expand_cols_kernel::launch::<R>(
         client,
         count,
         dim,
-        arg(&q, &q_shape),
+        arg(q, &q_shape),
+        arg(&coefs.basis, &[2, layout.block_rows, layout.block_cols]),
         arg(&dx, &[batch, layout.cols]),
         cols,
         br,
@@ -128,8 +82,8 @@ pub fn grad_input<R: Runtime>(
 #[cfg(all(test, feature = "wgpu"))]
 mod tests {
     use super::*;
-    use crate::kernels::seed_coefficients;
     use crate::kernels::test_utils::*;
+    use crate::kernels::{project_blocks, seed_coefficients};
     use crate::reference::layer_backward;
 
     #[test]
@@ -141,9 +95,12 @@ mod tests {
             let x = random_vec(&mut rng, batch * layout.cols);
             let g = random_vec(&mut rng, batch * layout.rows);
             let (coords, bits) = env.seeds(&seeds);
-            let coef = seed_coefficients(&env.client, env.dtypes, &coords, &bits);
+            let coefs = seed_coefficients(&env.client, env.dtypes, &coords, &bits, &layout);
+            let xt = env.floats(&x, &[batch, layout.cols]);
             let gt = env.floats(&g, &[batch, layout.rows]);
-            let got = env.read(&grad_input(&env.client, env.dtypes, &gt, &coef, &layout));
+            let p = project_blocks(&env.client, env.dtypes, &xt, &gt, &coefs, &layout, true);
+            let q = p.q.expect("gathered");
+            let got = env.read(&grad_input(&env.client, env.dtypes, &q, &coefs, &layout));
             let want = layer_backward(&seeds, &layout, &x, &g, batch, 0.1).unwrap();
             assert_close(
                 &got,

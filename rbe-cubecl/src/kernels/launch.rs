@@ -79,9 +79,15 @@ pub(crate) fn to_u32(what: &str, value: usize) -> u32 {
 
 /// One cube per seed, spread over two dimensions to stay under the 65535 limit.
 pub(crate) fn per_seed(layout: &BlockLayout) -> (CubeCount, u32) {
-    let n = to_u32("number of seeds", layout.num_blocks());
-    let x = n.min(65_535);
-    (CubeCount::Static(x, n.div_ceil(x), 1), x)
+    spread(to_u32("number of seeds", layout.num_blocks()))
+}
+
+/// `cubes` cubes spread over two dimensions to stay under the 65535 limit; the kernel
+/// recovers its index as `CUBE_POS_Y * cubes_x + CUBE_POS_X` and must ignore indices past
+/// `cubes`. Returns the count and `cubes_x`.
+pub(crate) fn spread(cubes: u32) -> (CubeCount, u32) {
+    let x = cubes.clamp(1, 65_535);
+    (CubeCount::Static(x, cubes.div_ceil(x).max(1), 1), x)
 }
 
 /// `(rows, cols, br, bc, nJ)` as kernel scalars.

@@ -4,16 +4,22 @@
 //! [`crate::reference`] on the WGPU runtime. Shapes follow [`crate::BlockLayout`]: the weight is
 //! `[rows, cols] = [d_output, d_input]`, `nI x nJ` blocks of `br x bc`, seed `I * nJ + J`.
 //!
-//! | kernel | computes | used by |
-//! |---|---|---|
-//! | [`seed_coefficients`] | per seed `(a, b, da/dr, db/dr)` of the closed form | forward, backward |
-//! | [`project_blocks`] | `U[n, J, (C|S), i] = sum_j basis(i, j) x[n, J*bc + j]` | forward, backward |
-//! | [`fused_closed_form_matmul`] | `y = x W^T` from `U` and the coefficients | forward |
-//! | [`fused_cordic_matmul`] | `y = x W^T`, each weight by the CORDIC loop in registers | forward |
-//! | [`cordic_decode`] | the dense `W`, by the CORDIC loop | inspection, tests |
-//! | [`grad_input`] | `dL/dx = G W` through the closed form | backward |
-//! | [`seed_gradients`] | `dL/d(r, theta)` per seed | backward |
-//! | [`transition_counts`] | net `#{dW > t} - #{dW < -t}` per seed and slot | backward |
+//! | launcher | launches | computes | used by |
+//! |---|---|---|---|
+//! | [`seed_coefficients`] | 1 | per seed `(a, b, da/dr, db/dr)` of the closed form, and the `[2, br, bc]` basis table | forward, backward |
+//! | [`closed_form_forward`] | 1 | `y = x W^T` from the coefficients, projecting `x` in shared memory | forward |
+//! | [`fused_closed_form_matmul`] | 2 | the two above | forward |
+//! | [`fused_cordic_matmul`] | 1 | `y = x W^T`, each weight by the CORDIC loop in registers | forward |
+//! | [`cordic_decode`] | 1 | the dense `W`, by the CORDIC loop | inspection, tests |
+//! | [`project_blocks`] | 1 | `U[n, J, (C|S), i] = sum_j basis(i, j) x[n, J*bc + j]`, and `Q` for `dL/dx` | backward |
+//! | [`grad_input`] | 1 | `dL/dx = G W` from `Q` | backward |
+//! | [`seed_gradients`] | 1-2 | `dL/d(r, theta)` per seed, split over the batch | backward |
+//! | [`transition_counts`] | 1 | net `#{dW > t} - #{dW < -t}` per seed and slot | backward |
+//! | [`apply_transitions`] | 1 | the bits moved by the counts | transitions |
+//! | [`backward`] | 3-6 | the backward pass from the pieces above | backward |
+//!
+//! The CORDIC constants reach the kernels from [`crate::reference`] as the comptime value
+//! [`Cordic`].
 //!
 //! None of them allocates a `rows x cols` buffer except [`cordic_decode`], whose output is
 //! that matrix by definition. How this is checked: every buffer a launcher creates goes
@@ -28,8 +34,11 @@
 //! (`#[define(F, I)]`), so one kernel serves f32/f16/bf16 and i32/i64 backends.
 
 mod allocations;
+mod apply_transitions;
+mod backward;
 mod basis;
 mod coefficients;
+mod constants;
 mod cordic;
 mod cordic_decode;
 mod fused_closed_form_matmul;
@@ -43,12 +52,15 @@ mod transition_counts;
 #[cfg(all(test, feature = "wgpu"))]
 mod test_utils;
 
-pub use coefficients::seed_coefficients;
+pub use apply_transitions::apply_transitions;
+pub use backward::{BackwardOutputs, backward};
+pub use coefficients::{Coefficients, seed_coefficients};
+pub use constants::Cordic;
 pub use cordic_decode::cordic_decode;
-pub use fused_closed_form_matmul::{combine, fused_closed_form_matmul};
+pub use fused_closed_form_matmul::{closed_form_forward, fused_closed_form_matmul};
 pub use fused_cordic_matmul::fused_cordic_matmul;
 pub use grad_input::grad_input;
 pub use launch::KernelDtypes;
-pub use project::project_blocks;
-pub use seed_gradients::seed_gradients;
+pub use project::{Projections, project_blocks};
+pub use seed_gradients::{BATCH_CHUNK, seed_gradients};
 pub use transition_counts::transition_counts;

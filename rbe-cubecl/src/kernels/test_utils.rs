@@ -77,6 +77,15 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// An i32 tensor's values.
+    pub fn read_ints(&self, t: &TensorHandle<R>) -> Vec<i32> {
+        let bytes = self.client.read_one(t.handle.clone()).expect("read back");
+        let n = t.shape().iter().product::<usize>();
+        i32::from_bytes(&bytes)[..n].to_vec()
+    }
+}
+
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
 }

@@ -2,9 +2,12 @@
 //! `#{dW(i, j) > t} - #{dW(i, j) < -t}` over the positions `(i, j)` with
 //! `(i*31 + j) & 3 == slot`, where `dW = G^T x` restricted to the block.
 //!
-//! Each `dW` element is computed in registers and only its sign against `t` is kept, so the
-//! weight gradient is never stored. The counts are integers summed in a fixed tree, so the
-//! result is deterministic.
+//! A cube per block forms the block's `dW` tile by tile, a tiled matmul over the batch:
+//! `TILE_BATCH` rows of `G` and `x` at a time are staged in shared memory and every thread
+//! accumulates one `dW` element of the current `ti x tj` tile in a register. Only its sign
+//! against `t` is kept, in four per-thread counters, so the weight gradient is never stored.
+//! The counts are integers summed in a fixed tree, so the result is deterministic; each
+//! `dW` is summed over the batch in order, as the reference does.
 
 use cubecl::prelude::*;
 use cubecl::std::tensor::TensorHandle;
@@ -12,10 +15,25 @@ use cubecl::std::tensor::TensorHandle;
 use super::launch::{KernelDtypes, arg, dims, empty, per_seed, to_u32};
 use crate::BlockLayout;
 
-const THREADS: u32 = 64;
+/// Batch rows staged per round.
+const TILE_BATCH: usize = 16;
+/// Threads per cube at most.
+const MAX_THREADS: usize = 256;
+/// The longest side of a thread tile: keeps the staged tiles, `TILE_BATCH * (ti + tj)`
+/// values, and the `4 * ti * tj` counters within WebGPU's guaranteed 16 KiB of workgroup
+/// memory.
+const MAX_SIDE: usize = 64;
 
-/// One cube per seed; its 64 threads stride over the block's positions and then reduce
-/// their four counters through shared memory.
+/// The thread tile `(ti, tj)` for `br x bc` blocks: powers of two (the count reduction is a
+/// binary tree), at most [`MAX_THREADS`], no larger than the block needs, so thin blocks get
+/// long thin tiles instead of idle threads.
+fn thread_tile(br: usize, bc: usize) -> (usize, usize) {
+    let tj = bc.next_power_of_two().min(16);
+    let ti = br.next_power_of_two().min(MAX_THREADS / tj).min(MAX_SIDE);
+    let tj = bc.next_power_of_two().min(MAX_THREADS / ti).min(MAX_SIDE);
+    (ti, tj)
+}
+
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn transition_counts_kernel<F: Float>(
@@ -30,6 +48,8 @@ fn transition_counts_kernel<F: Float>(
     bc: u32,
     nj: u32,
     cubes_x: u32,
+    #[comptime] ti: usize,
+    #[comptime] tj: usize,
     #[define(F)] _dtype: StorageType,
 ) {
     let s = (CUBE_POS_Y * cubes_x + CUBE_POS_X) as usize;
@@ -38,58 +58,104 @@ fn transition_counts_kernel<F: Float>(
     }
     let (batch, rows, cols) = (batch as usize, rows as usize, cols as usize);
     let (br, bc, nj) = (br as usize, bc as usize, nj as usize);
-    let t = UNIT_POS_X as usize;
-    let threads = 64usize;
+    let threads = comptime!(ti * tj);
+    let tx = UNIT_POS_X as usize;
+    let ty = UNIT_POS_Y as usize;
+    let t = ty * tj + tx;
     let threshold = threshold.get::<F>();
     let row0 = (s / nj) * br;
     let col0 = (s % nj) * bc;
+    // The part of the block inside the matrix; edge blocks are cropped.
+    let mut held_rows = rows - row0;
+    if held_rows > br {
+        held_rows = br;
+    }
+    let mut held_cols = cols - col0;
+    if held_cols > bc {
+        held_cols = bc;
+    }
 
+    let mut gs = SharedMemory::<F>::new(comptime!(TILE_BATCH * ti));
+    let mut xs = SharedMemory::<F>::new(comptime!(TILE_BATCH * tj));
     let mut c0 = 0i32;
     let mut c1 = 0i32;
     let mut c2 = 0i32;
     let mut c3 = 0i32;
-    let mut e = t;
-    while e < br * bc {
-        let i = e / bc;
-        let j = e % bc;
-        let row = row0 + i;
-        let col = col0 + j;
-        if row < rows && col < cols {
+
+    let mut i0 = 0usize;
+    while i0 < held_rows {
+        let mut j0 = 0usize;
+        while j0 < held_cols {
             let mut dw = F::new(0.0);
-            for n in 0..batch {
-                dw += g[n * rows + row] * x[n * cols + col];
+            let mut n0 = 0usize;
+            while n0 < batch {
+                // Rows past the batch or the block stage as zeros, which add exactly nothing.
+                let mut e = t;
+                while e < comptime!(TILE_BATCH * ti) {
+                    let n = n0 + e / ti;
+                    let i = i0 + e % ti;
+                    let mut v = F::new(0.0);
+                    if n < batch && i < held_rows {
+                        v = g[n * rows + row0 + i];
+                    }
+                    gs[e] = v;
+                    e += threads;
+                }
+                let mut e = t;
+                while e < comptime!(TILE_BATCH * tj) {
+                    let n = n0 + e / tj;
+                    let j = j0 + e % tj;
+                    let mut v = F::new(0.0);
+                    if n < batch && j < held_cols {
+                        v = x[n * cols + col0 + j];
+                    }
+                    xs[e] = v;
+                    e += threads;
+                }
+                sync_cube();
+                #[unroll]
+                for k in 0..TILE_BATCH {
+                    dw += gs[k * ti + ty] * xs[k * tj + tx];
+                }
+                sync_cube();
+                n0 += TILE_BATCH;
             }
-            let mut step = 0i32;
-            if dw > threshold {
-                step = 1i32;
+            let i = i0 + ty;
+            let j = j0 + tx;
+            if i < held_rows && j < held_cols {
+                let mut step = 0i32;
+                if dw > threshold {
+                    step = 1i32;
+                }
+                if dw < -threshold {
+                    step = -1i32;
+                }
+                let slot = (i * 31 + j) % 4;
+                if slot == 0 {
+                    c0 += step;
+                } else if slot == 1 {
+                    c1 += step;
+                } else if slot == 2 {
+                    c2 += step;
+                } else {
+                    c3 += step;
+                }
             }
-            if dw < -threshold {
-                step = -1i32;
-            }
-            let slot = (i * 31 + j) % 4;
-            if slot == 0 {
-                c0 += step;
-            } else if slot == 1 {
-                c1 += step;
-            } else if slot == 2 {
-                c2 += step;
-            } else {
-                c3 += step;
-            }
+            j0 += tj;
         }
-        e += threads;
+        i0 += ti;
     }
 
-    let mut shared = SharedMemory::<i32>::new(256usize);
+    let mut shared = SharedMemory::<i32>::new(comptime!(4 * ti * tj));
     shared[t] = c0;
     shared[threads + t] = c1;
     shared[2 * threads + t] = c2;
     shared[3 * threads + t] = c3;
     sync_cube();
-    // A fixed tree over the 64 partial counts: log2(64) = 6 levels.
+    // A fixed tree over the per-thread counts, unrolled: `threads` is a power of two.
     #[unroll]
-    for level in 1..7u32 {
-        let stride = comptime!(64usize >> level);
+    for level in 0..comptime!(threads.trailing_zeros()) {
+        let stride = comptime!(threads >> (level + 1));
         if t < stride {
             for slot in 0..4usize {
                 let here = slot * threads + t;
@@ -98,13 +164,17 @@ fn transition_counts_kernel<F: Float>(
         }
         sync_cube();
     }
-    if t < 4 {
-        let out = s * 4 + t;
-        counts[out] = F::cast_from(shared[t * threads]);
+    // One writer: a one-cell block has a single thread.
+    if t == 0 {
+        #[unroll]
+        for slot in 0..4usize {
+            let out = s * 4 + slot;
+            counts[out] = F::cast_from(shared[slot * threads]);
+        }
     }
 }
 
-/// Net transition counts, `[n_blocks, 4]`, as floats (small integers, exact).
+/// Net transition counts, `[n_blocks, 4]`, as floats (small integers, exact): one launch.
 ///
 /// Reference: [`crate::reference::transition_counts`] over
 /// `dW = G^T x`; `transition_counts` of [`crate::reference::layer_backward`].
@@ -125,10 +195,11 @@ pub fn transition_counts<R: Runtime>(
     let [rows, cols, br, bc, nj] = dims(layout);
     let counts = empty(client, &[n, 4], dtypes.float);
     let (count, cubes_x) = per_seed(layout);
+    let (ti, tj) = thread_tile(layout.block_rows, layout.block_cols);
     transition_counts_kernel::launch::<R>(
         client,
         count,
-        CubeDim::new_1d(THREADS),
+        CubeDim::new_2d(to_u32("tile", tj), to_u32("tile", ti)),
         arg(x, &[batch, layout.cols]),
         arg(g, &[batch, layout.rows]),
         arg(&counts, &[n, 4]),
@@ -140,6 +211,8 @@ pub fn transition_counts<R: Runtime>(
         bc,
         nj,
         cubes_x,
+        ti,
+        tj,
         dtypes.float,
     );
     counts
@@ -152,6 +225,18 @@ mod tests {
     use crate::reference::{apply_transition_counts, layer_backward, sequential_transitions};
     use rand::Rng;
 
+    #[test]
+    fn thread_tiles() {
+        assert_eq!(thread_tile(32, 32), (16, 16));
+        assert_eq!(thread_tile(1, 37), (1, 64));
+        assert_eq!(thread_tile(29, 1), (32, 1));
+        assert_eq!(thread_tile(300, 1), (64, 1));
+        assert_eq!(thread_tile(1, 1), (1, 1));
+        assert_eq!(thread_tile(5, 3), (8, 4));
+        assert_eq!(thread_tile(1000, 1000), (16, 16));
+        assert_eq!(thread_tile(1, 5000), (1, 64));
+    }
+
     /// Inputs on a 1/8 grid make every `dW` a multiple of 1/64 that f32 sums exactly in any
     /// order, and 0.1 is not such a multiple: the kernel must then agree exactly.
     #[test]
@@ -163,7 +248,15 @@ mod tests {
                 .map(|_| f64::from(rng.random_range(-8i32..8)) / 8.0)
                 .collect()
         };
-        for (layout, batch) in cases(&mut rng) {
+        let mut all = cases(&mut rng);
+        // Blocks larger than the thread tile, cropped in both directions, a batch past
+        // several staged rounds, and one tall and one wide single-line block.
+        all.extend([
+            (BlockLayout::new(45, 50, 40, 20).unwrap(), 33),
+            (BlockLayout::new(300, 2, 300, 1).unwrap(), 3),
+            (BlockLayout::new(2, 600, 1, 520).unwrap(), 17),
+        ]);
+        for (layout, batch) in all {
             let seeds = random_seeds(&mut rng, layout.num_blocks());
             let x = grid(&mut rng, batch * layout.cols);
             let g = grid(&mut rng, batch * layout.rows);
