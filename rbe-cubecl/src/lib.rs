@@ -9,6 +9,8 @@
 //! - [`reference`](mod@reference): the f64 oracle every kernel and gradient is tested against. It needs no
 //!   GPU runtime and builds with `default-features = false`.
 //! - `kernels` (feature `kernels`): the CubeCL kernels and their launchers.
+//! - `cpu` (feature `cpu`): native CPU kernels on f32 slices (rayon + `gemm`), which Burn's
+//!   CPU backends run.
 #![warn(missing_docs)]
 
 mod error;
@@ -18,6 +20,8 @@ mod packed128;
 pub mod reference;
 pub mod sign_blueprint;
 
+#[cfg(feature = "cpu")]
+pub mod cpu;
 #[cfg(feature = "kernels")]
 pub mod kernels;
 

@@ -1,10 +1,38 @@
-//! [`RbeBackend`] for NdArray, Burn's legacy CPU backend: the tensor-op default bodies.
+//! [`RbeBackend`] for NdArray, Burn's legacy CPU backend: the native kernels of
+//! [`rbe_cubecl::cpu`] through [`super::host`], with the inputs read through a
+//! `TensorData` round trip (one copy each; NdArray is legacy, Flex is the fast path).
 
 use burn::backend::ndarray::{
     FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
 };
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{Tensor, TensorPrimitive};
 
+use super::host::{self, HostBackend};
 use crate::backend::RbeBackend;
+use crate::spec::{RbeGrads, RbeSpec};
+
+impl<E, I, Q> HostBackend for NdArray<E, I, Q>
+where
+    E: FloatNdArrayElement,
+    I: IntNdArrayElement,
+    Q: QuantElement,
+    NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
+{
+    type Floats = Vec<f32>;
+    type Ints = Vec<i32>;
+
+    fn floats(t: FloatTensor<Self>) -> Vec<f32> {
+        Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t))
+            .into_data()
+            .into_vec::<f32>()
+            .expect("an f32 tensor")
+    }
+
+    fn ints(t: IntTensor<Self>) -> Vec<i32> {
+        host::ints_via_data::<Self>(t)
+    }
+}
 
 impl<E, I, Q> RbeBackend for NdArray<E, I, Q>
 where
@@ -13,4 +41,36 @@ where
     Q: QuantElement,
     NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
 {
+    fn rbe_forward(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        _probe: Option<FloatTensor<Self>>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        host::forward::<Self>(x, coords, bits, spec)
+    }
+
+    fn rbe_backward(
+        x: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        grad_y: FloatTensor<Self>,
+        spec: &RbeSpec,
+        grad_x: bool,
+    ) -> RbeGrads<Self> {
+        host::backward::<Self>(x, coords, bits, grad_y, spec, grad_x)
+    }
+
+    fn rbe_decode(
+        coords: FloatTensor<Self>,
+        bits: IntTensor<Self>,
+        spec: &RbeSpec,
+    ) -> FloatTensor<Self> {
+        host::decode::<Self>(coords, bits, spec)
+    }
+
+    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
+        host::apply_transitions::<Self>(bits, counts)
+    }
 }
