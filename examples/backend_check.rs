@@ -10,11 +10,11 @@
 //! ```
 //!
 //! Backends:
-//! - `flex`: `burn::backend::Flex`, Burn 0.21's recommended CPU backend (tensor-op bodies).
+//! - `flex`: `burn::backend::Flex`, Burn 0.21's recommended CPU backend (the native CPU kernels).
 //! - `wgpu`: `burn::backend::Wgpu`, i.e. `Fusion<CubeBackend<WgpuRuntime, ..>>` with Burn's
 //!   default features: the RBE op is recorded on the fusion stream and runs the CubeCL kernels.
 //! - `wgpu-cube`: `CubeBackend<WgpuRuntime, f32, i32, u32>` used directly, fusion off.
-//! - `ndarray`: `burn::backend::NdArray` (legacy CPU backend; tensor-op bodies).
+//! - `ndarray`: `burn::backend::NdArray` (legacy CPU backend; the native CPU kernels).
 //! - `cuda`: `burn::backend::Cuda` (fusion on); needs the `cuda` feature and a GPU.
 
 use clap::{Parser, ValueEnum};

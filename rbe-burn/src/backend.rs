@@ -9,9 +9,10 @@ use crate::spec::{RbeGrads, RbeSpec};
 /// A Burn backend that can run RBE layers.
 ///
 /// Every method has a default body built from Burn tensor operations, so any backend can
-/// implement the trait with an empty `impl` block and get correct results (`Flex` and
-/// `NdArray` do). [`burn_cubecl::CubeBackend`] (WGPU, CUDA) overrides them with fused CubeCL
-/// kernels that never materialise the weight matrix, `Fusion<B>` (Burn's default `Wgpu` and
+/// implement the trait with an empty `impl` block and get correct results. `Flex` and
+/// `NdArray` override them with the native CPU kernels of `rbe_cubecl::cpu`,
+/// [`burn_cubecl::CubeBackend`] (WGPU, CUDA) with fused CubeCL kernels; neither
+/// materialises the weight matrix. `Fusion<B>` (Burn's default `Wgpu` and
 /// `Cuda`) records them as custom operations run by its inner backend, and `Autodiff<B>` adds
 /// the backward step. The impls live in `backends/`, one file per backend.
 ///

@@ -3,7 +3,7 @@
 //! - [`RbeLinearConfig`] / [`RbeLinear`]: the drop-in replacement for `LinearConfig` /
 //!   `Linear`.
 //! - [`RbeBackend`]: the backend extension with the forward and backward primitives; fused
-//!   CubeCL kernels on WGPU and CUDA (with or without Burn's fusion), tensor-op bodies on
+//!   CubeCL kernels on WGPU and CUDA (with or without Burn's fusion), native CPU kernels on
 //!   Flex and NdArray, and a custom autodiff step.
 //! - [`apply_state_transitions`] / [`RbeOptimizer`]: the paper's state transitions.
 #![warn(missing_docs)]
