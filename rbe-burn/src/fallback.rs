@@ -14,7 +14,14 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData, TensorPrimitive};
 use rbe_cubecl::BlockLayout;
-use rbe_cubecl::reference::{CORDIC_GAIN, CORDIC_STEPS, TANH_EVERY, basis, transition_slot};
+use rbe_cubecl::reference::{
+    CORDIC_GAIN, CORDIC_STEPS, PHASE_TABLE_BITS, TANH_EVERY, basis, phase_table, transition_slot,
+};
+
+/// [`phase_table`] rounded to f32 for a float tensor.
+fn phase_table_f32(first: u32) -> Vec<f32> {
+    phase_table(first).into_iter().map(|p| p as f32).collect()
+}
 
 use crate::spec::{RbeGrads, RbeSpec};
 
@@ -24,24 +31,6 @@ fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
 
 fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
-}
-
-/// The CORDIC bits are looked up ten at a time.
-const TABLE_BITS: u32 = 10;
-
-/// `sum_{k in bits} s_k atan(2^-k)` for every pattern of `TABLE_BITS` direction bits
-/// starting at step `first`, summed in f64.
-fn phase_table(first: u32) -> Vec<f32> {
-    (0..1u32 << TABLE_BITS)
-        .map(|pattern| {
-            (0..TABLE_BITS)
-                .map(|k| {
-                    let step = (-f64::from(first + k)).exp2().atan();
-                    if (pattern >> k) & 1 == 1 { step } else { -step }
-                })
-                .sum::<f64>() as f32
-        })
-        .collect()
 }
 
 /// Per-seed quantities of the closed form, each `[n_blocks]`.
@@ -82,18 +71,18 @@ impl<B: Backend> SeedTerms<B> {
         let amp_d = slope.map(|s| s.mul_scalar(gain / CORDIC_GAIN));
 
         let low = bits.transpose().slice([1..2, 0..n]).reshape([n]);
-        let mask = ((1i64 << TABLE_BITS) - 1).elem();
+        let mask = ((1i64 << PHASE_TABLE_BITS) - 1).elem();
         let table = |first| {
             Tensor::<B, 1>::from_data(
-                TensorData::new(phase_table(first), [1 << TABLE_BITS]),
+                TensorData::new(phase_table_f32(first), [1 << PHASE_TABLE_BITS]),
                 &device,
             )
         };
         let low_bits = low.clone().bitwise_and_scalar(mask);
         let high_bits = low
-            .bitwise_right_shift_scalar(i64::from(TABLE_BITS).elem())
+            .bitwise_right_shift_scalar(i64::from(PHASE_TABLE_BITS).elem())
             .bitwise_and_scalar(mask);
-        let phase = table(0).select(0, low_bits) + table(TABLE_BITS).select(0, high_bits);
+        let phase = table(0).select(0, low_bits) + table(PHASE_TABLE_BITS).select(0, high_bits);
         Self {
             amp: rho,
             amp_d,

@@ -10,7 +10,6 @@ use burn_flex::{Flex, FlexTensor};
 
 use super::host::{self, HostBackend};
 use crate::backend::RbeBackend;
-use crate::spec::{RbeGrads, RbeSpec};
 
 /// A contiguous f32 Flex tensor, read as a slice.
 pub(crate) struct FlexFloats(FlexTensor);
@@ -64,36 +63,5 @@ impl HostBackend for Flex {
 }
 
 impl RbeBackend for Flex {
-    fn rbe_forward(
-        x: FloatTensor<Self>,
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        _probe: Option<FloatTensor<Self>>,
-        spec: &RbeSpec,
-    ) -> FloatTensor<Self> {
-        host::forward::<Self>(x, coords, bits, spec)
-    }
-
-    fn rbe_backward(
-        x: FloatTensor<Self>,
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        grad_y: FloatTensor<Self>,
-        spec: &RbeSpec,
-        grad_x: bool,
-    ) -> RbeGrads<Self> {
-        host::backward::<Self>(x, coords, bits, grad_y, spec, grad_x)
-    }
-
-    fn rbe_decode(
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        spec: &RbeSpec,
-    ) -> FloatTensor<Self> {
-        host::decode::<Self>(coords, bits, spec)
-    }
-
-    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
-        host::apply_transitions::<Self>(bits, counts)
-    }
+    host::rbe_backend_on_host!();
 }

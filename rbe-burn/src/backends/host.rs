@@ -16,6 +16,49 @@ use rbe_cubecl::cpu;
 use crate::fallback;
 use crate::spec::{RbeGrads, RbeSpec};
 
+/// The [`crate::RbeBackend`] methods of a [`HostBackend`]: every op goes to the shared
+/// host path. Expands inside an `impl RbeBackend for ...` block.
+macro_rules! rbe_backend_on_host {
+    () => {
+        fn rbe_forward(
+            x: burn::tensor::ops::FloatTensor<Self>,
+            coords: burn::tensor::ops::FloatTensor<Self>,
+            bits: burn::tensor::ops::IntTensor<Self>,
+            _probe: Option<burn::tensor::ops::FloatTensor<Self>>,
+            spec: &$crate::spec::RbeSpec,
+        ) -> burn::tensor::ops::FloatTensor<Self> {
+            $crate::backends::host::forward::<Self>(x, coords, bits, spec)
+        }
+
+        fn rbe_backward(
+            x: burn::tensor::ops::FloatTensor<Self>,
+            coords: burn::tensor::ops::FloatTensor<Self>,
+            bits: burn::tensor::ops::IntTensor<Self>,
+            grad_y: burn::tensor::ops::FloatTensor<Self>,
+            spec: &$crate::spec::RbeSpec,
+            grad_x: bool,
+        ) -> $crate::spec::RbeGrads<Self> {
+            $crate::backends::host::backward::<Self>(x, coords, bits, grad_y, spec, grad_x)
+        }
+
+        fn rbe_decode(
+            coords: burn::tensor::ops::FloatTensor<Self>,
+            bits: burn::tensor::ops::IntTensor<Self>,
+            spec: &$crate::spec::RbeSpec,
+        ) -> burn::tensor::ops::FloatTensor<Self> {
+            $crate::backends::host::decode::<Self>(coords, bits, spec)
+        }
+
+        fn rbe_apply_transitions(
+            bits: burn::tensor::ops::IntTensor<Self>,
+            counts: burn::tensor::ops::FloatTensor<Self>,
+        ) -> burn::tensor::ops::IntTensor<Self> {
+            $crate::backends::host::apply_transitions::<Self>(bits, counts)
+        }
+    };
+}
+pub(crate) use rbe_backend_on_host;
+
 /// A backend whose tensors live in host memory.
 pub(crate) trait HostBackend: Backend {
     /// A float tensor's values, contiguous and row-major.

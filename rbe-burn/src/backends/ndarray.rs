@@ -10,7 +10,6 @@ use burn::tensor::{Tensor, TensorPrimitive};
 
 use super::host::{self, HostBackend};
 use crate::backend::RbeBackend;
-use crate::spec::{RbeGrads, RbeSpec};
 
 impl<E, I, Q> HostBackend for NdArray<E, I, Q>
 where
@@ -41,36 +40,5 @@ where
     Q: QuantElement,
     NdArrayTensor: From<SharedArray<E>> + From<SharedArray<I>>,
 {
-    fn rbe_forward(
-        x: FloatTensor<Self>,
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        _probe: Option<FloatTensor<Self>>,
-        spec: &RbeSpec,
-    ) -> FloatTensor<Self> {
-        host::forward::<Self>(x, coords, bits, spec)
-    }
-
-    fn rbe_backward(
-        x: FloatTensor<Self>,
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        grad_y: FloatTensor<Self>,
-        spec: &RbeSpec,
-        grad_x: bool,
-    ) -> RbeGrads<Self> {
-        host::backward::<Self>(x, coords, bits, grad_y, spec, grad_x)
-    }
-
-    fn rbe_decode(
-        coords: FloatTensor<Self>,
-        bits: IntTensor<Self>,
-        spec: &RbeSpec,
-    ) -> FloatTensor<Self> {
-        host::decode::<Self>(coords, bits, spec)
-    }
-
-    fn rbe_apply_transitions(bits: IntTensor<Self>, counts: FloatTensor<Self>) -> IntTensor<Self> {
-        host::apply_transitions::<Self>(bits, counts)
-    }
+    host::rbe_backend_on_host!();
 }

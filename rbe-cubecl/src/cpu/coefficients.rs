@@ -6,29 +6,11 @@ use std::sync::LazyLock;
 use rayon::prelude::*;
 
 use crate::RbeError;
-use crate::reference::{CORDIC_GAIN, CORDIC_STEPS, TANH_EVERY};
-
-/// The CORDIC bits are looked up ten at a time: two 1024-entry tables cover the 20 steps.
-const TABLE_BITS: u32 = 10;
-const _: () = assert!(CORDIC_STEPS == 2 * TABLE_BITS);
-
-/// `sum_{k < 10} s_k atan(2^-(first + k))` for every pattern of ten direction bits, in f64.
-fn phase_table(first: u32) -> Vec<f64> {
-    (0..1u32 << TABLE_BITS)
-        .map(|pattern| {
-            (0..TABLE_BITS)
-                .map(|k| {
-                    let step = (-f64::from(first + k)).exp2().atan();
-                    if (pattern >> k) & 1 == 1 { step } else { -step }
-                })
-                .sum()
-        })
-        .collect()
-}
+use crate::reference::{CORDIC_GAIN, CORDIC_STEPS, PHASE_TABLE_BITS, TANH_EVERY, phase_table};
 
 /// The phase tables for bits 0..10 and 10..20, built once per process.
 static PHASE_TABLES: LazyLock<[Vec<f64>; 2]> =
-    LazyLock::new(|| [phase_table(0), phase_table(TABLE_BITS)]);
+    LazyLock::new(|| [phase_table(0), phase_table(PHASE_TABLE_BITS)]);
 
 /// The radius map of docs/math.md §3 with the gains `sqrt(1 + 4^-k)` between two squashes
 /// folded into one factor each (in f64, then rounded once).
@@ -105,12 +87,12 @@ impl Coefficients {
         RbeError::check_len("coords", coords.len(), 2 * n)?;
         RbeError::check_len("bits", bits.len(), 2 * n)?;
         let (tables, map) = (&*PHASE_TABLES, &*RADIUS_MAP);
-        let mask = (1u32 << TABLE_BITS) - 1;
+        let mask = (1u32 << PHASE_TABLE_BITS) - 1;
         let seed = |(((rt, hi), ab), ab_dr): SeedSlices<'_>| {
             let (amp, amp_d) = amplitude(rt[0], map);
             let low = hi[1] as u32;
-            let phase =
-                tables[0][(low & mask) as usize] + tables[1][((low >> TABLE_BITS) & mask) as usize];
+            let phase = tables[0][(low & mask) as usize]
+                + tables[1][((low >> PHASE_TABLE_BITS) & mask) as usize];
             // The angle is summed in f64 and rounded once, then turned in f32.
             let (sin, cos) = ((f64::from(rt[1]) + phase) as f32).sin_cos();
             ab.copy_from_slice(&[amp * cos, -amp * sin]);

@@ -10,6 +10,27 @@ pub fn phase(rotations: u32) -> f64 {
         .sum()
 }
 
+/// The CORDIC bits taken at once by a [`phase_table`] lookup: two tables cover the 20 steps.
+pub const PHASE_TABLE_BITS: u32 = 10;
+const _: () = assert!(CORDIC_STEPS == 2 * PHASE_TABLE_BITS);
+
+/// The partial phases `sum_{k < 10} s_k atan(2^-(first + k))` for every pattern of ten
+/// direction bits starting at step `first`, in f64, indexed by the pattern. The fast paths
+/// look the phase `c` of docs/math.md §3 up as
+/// `table(0)[bits & 1023] + table(10)[(bits >> 10) & 1023]` instead of summing 20 terms.
+pub fn phase_table(first: u32) -> Vec<f64> {
+    (0..1u32 << PHASE_TABLE_BITS)
+        .map(|pattern| {
+            (0..PHASE_TABLE_BITS)
+                .map(|k| {
+                    let step = (-f64::from(first + k)).exp2().atan();
+                    if (pattern >> k) & 1 == 1 { step } else { -step }
+                })
+                .sum()
+        })
+        .collect()
+}
+
 /// `(F(r), F'(r))` for the radius map: each step scales by `sqrt(1 + 4^-k)` and every
 /// fourth step applies `tanh`.
 fn radius_map(r: f64) -> (f64, f64) {
