@@ -16,6 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::tensor::backend::Backend;
 use rbe::RbeBackend;
+use rbe_examples::backend::BackendKind;
 
 use super::schema::BackendInfo;
 
@@ -63,13 +64,16 @@ pub trait PerBackend {
 pub fn for_each_selected(job: &mut impl PerBackend) {
     let names = std::env::var(BACKENDS_ENV).unwrap_or_else(|_| DEFAULT_BACKENDS.into());
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        match name {
-            "flex" => flex_bench::run(job),
-            "ndarray" => ndarray_bench::run(job),
-            "wgpu" => wgpu_bench::run(job),
-            "cuda" => cuda_bench::run(job),
-            other => {
-                panic!("{BACKENDS_ENV}: unknown backend `{other}` (flex, wgpu, ndarray, cuda)")
+        // The examples' own backend names, so a bench and an example spell them alike.
+        let kind = <BackendKind as clap::ValueEnum>::from_str(name, true)
+            .unwrap_or_else(|e| panic!("{BACKENDS_ENV}: {e}"));
+        match kind {
+            BackendKind::Flex => flex_bench::run(job),
+            BackendKind::Ndarray => ndarray_bench::run(job),
+            BackendKind::Wgpu => wgpu_bench::run(job),
+            BackendKind::Cuda => cuda_bench::run(job),
+            BackendKind::WgpuCube => {
+                panic!("{BACKENDS_ENV}: the benches time `wgpu` (fusion on), not `wgpu-cube`")
             }
         }
     }
