@@ -8,5 +8,5 @@ pub mod heap_meter;
 pub mod machine;
 pub mod memory;
 pub mod results;
-pub mod schema;
+pub use rbe_examples::bench_schema as schema;
 pub mod timing;

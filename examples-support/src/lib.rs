@@ -6,6 +6,8 @@
 //!
 //! - [`backend`]: the `--backend` choice and the dispatch of a job generic over the backend.
 //! - [`layer`]: one fully connected layer, dense, RBE or low-rank ([`low_rank`]).
+//! - [`bench_schema`]: the format of the bench result files, written by `benches/` and read
+//!   by the `bench_report` example.
 //! - [`saved_pair`]: a model file and its JSON metadata, written and read as one unit.
 //! - [`mnist`]: the MNIST classifier, its data, training through burn-train's `Learner`,
 //!   and the run report.
@@ -15,6 +17,7 @@
 //! `cuda` choose the backends [`backend::dispatch`] can run on.
 
 pub mod backend;
+pub mod bench_schema;
 pub mod layer;
 pub mod low_rank;
 pub mod mnist;

@@ -21,11 +21,10 @@ use std::process::ExitCode;
 
 mod chart;
 mod load;
-#[allow(dead_code)] // Shared with the benches; the report reads only some fields.
-#[path = "../../benches/common/schema.rs"]
-mod schema;
 mod table;
 mod targets;
+
+use rbe_examples::bench_schema as schema;
 
 const USAGE: &str =
     "usage: bench_report [--dir RESULTS_DIR] [--readme README.md] [--section SECTION.md]";

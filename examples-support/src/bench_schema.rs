@@ -1,5 +1,5 @@
 //! The JSON files under `benches/results/`: written by the benches, read by
-//! `examples/bench_report`. Both include this file, so the format has one definition.
+//! `examples/bench_report`. Both use this module, so the format has one definition.
 
 use serde::{Deserialize, Serialize};
 
