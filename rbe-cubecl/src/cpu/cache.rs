@@ -18,8 +18,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::Coefficients;
 use crate::RbeError;
 
-/// Entries kept: a handful of layers.
-pub const CAPACITY: usize = 8;
+/// Entries kept: enough for every RBE layer of a mid-sized model (a transformer has several
+/// per block), since a forward and backward that cycle through more layers than the cache
+/// holds would miss on every call. [`BYTE_BUDGET`] bounds the memory.
+pub const CAPACITY: usize = 64;
 /// Bytes kept in all, keys included; a layer larger than this is never cached.
 pub const BYTE_BUDGET: usize = 256 << 20;
 
