@@ -14,9 +14,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData, TensorPrimitive};
 use rbe_cubecl::BlockLayout;
-use rbe_cubecl::reference::{
-    CORDIC_GAIN, CORDIC_STEPS, PHASE_TABLE_BITS, TANH_EVERY, basis, phase_table, transition_slot,
-};
+use rbe_cubecl::reference::{PHASE_TABLE_BITS, basis, folded_gains, phase_table, transition_slot};
 
 /// [`phase_table`] rounded to f32 for a float tensor.
 fn phase_table_f32(first: u32) -> Vec<f32> {
@@ -54,21 +52,16 @@ impl<B: Backend> SeedTerms<B> {
         let r = coords.clone().slice([0..1, 0..n]).reshape([n]);
         let theta = coords.slice([1..2, 0..n]).reshape([n]);
 
-        // The gains sqrt(1 + 4^-k) between two tanh steps fold into one multiply.
+        let gains = folded_gains();
         let mut rho = r;
         let mut slope = derivative.then(|| rho.ones_like());
-        let mut gain = 1.0;
-        for k in 0..CORDIC_STEPS {
-            gain *= (1.0 + (-2.0 * f64::from(k)).exp2()).sqrt();
-            if k % TANH_EVERY == 0 {
-                rho = rho.mul_scalar(gain).tanh();
-                slope = slope
-                    .map(|s| s.mul_scalar(gain) * rho.clone().powi_scalar(2).neg().add_scalar(1.0));
-                gain = 1.0;
-            }
+        for &gain in &gains.before_squash {
+            rho = rho.mul_scalar(gain).tanh();
+            slope = slope
+                .map(|s| s.mul_scalar(gain) * rho.clone().powi_scalar(2).neg().add_scalar(1.0));
         }
-        let rho = rho.mul_scalar(gain / CORDIC_GAIN);
-        let amp_d = slope.map(|s| s.mul_scalar(gain / CORDIC_GAIN));
+        let rho = rho.mul_scalar(gains.tail);
+        let amp_d = slope.map(|s| s.mul_scalar(gains.tail));
 
         let low = bits.transpose().slice([1..2, 0..n]).reshape([n]);
         let mask = ((1i64 << PHASE_TABLE_BITS) - 1).elem();

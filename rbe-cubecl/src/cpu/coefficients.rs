@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use rayon::prelude::*;
 
 use crate::RbeError;
-use crate::reference::{CORDIC_GAIN, CORDIC_STEPS, PHASE_TABLE_BITS, TANH_EVERY, phase_table};
+use crate::reference::{PHASE_TABLE_BITS, folded_gains, phase_table};
 
 /// The phase tables for bits 0..10 and 10..20, built once per process.
 static PHASE_TABLES: LazyLock<[Vec<f64>; 2]> =
@@ -22,18 +22,10 @@ struct RadiusMap {
 }
 
 static RADIUS_MAP: LazyLock<RadiusMap> = LazyLock::new(|| {
-    let mut squash_gains = Vec::new();
-    let mut gain = 1.0f64;
-    for k in 0..CORDIC_STEPS {
-        gain *= (1.0 + (-2.0 * f64::from(k)).exp2()).sqrt();
-        if k % TANH_EVERY == 0 {
-            squash_gains.push(gain as f32);
-            gain = 1.0;
-        }
-    }
+    let gains = folded_gains();
     RadiusMap {
-        squash_gains,
-        tail: (gain / CORDIC_GAIN) as f32,
+        squash_gains: gains.before_squash.iter().map(|&g| g as f32).collect(),
+        tail: gains.tail as f32,
     }
 });
 

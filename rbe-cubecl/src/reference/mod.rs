@@ -15,8 +15,9 @@ mod layer;
 mod transitions;
 
 pub use closed_form::{
-    PHASE_TABLE_BITS, amplitude, amplitude_derivative, amplitude_inverse, basis,
-    closed_form_weight, coefficients, phase, phase_table, weight_grad_r, weight_grad_theta,
+    FoldedGains, PHASE_TABLE_BITS, amplitude, amplitude_derivative, amplitude_inverse, basis,
+    closed_form_weight, coefficients, folded_gains, phase, phase_table, weight_grad_r,
+    weight_grad_theta,
 };
 pub use cordic::{cordic_weight, normalized_coords, psi};
 pub use decode::{decode_closed_form, decode_dense};
