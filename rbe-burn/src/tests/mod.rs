@@ -74,6 +74,8 @@ macro_rules! backend_tests {
 
 mod autodiff;
 mod encode;
+#[cfg(feature = "flex")]
+mod fallback;
 // Both run on Flex only: what they test does not depend on the backend.
 #[cfg(feature = "flex")]
 mod fuzz;
