@@ -18,6 +18,7 @@
 
 pub mod backend;
 pub mod bench_schema;
+pub mod hyperbolic;
 pub mod layer;
 pub mod low_rank;
 pub mod mnist;

@@ -71,6 +71,7 @@ macro_rules! backend_tests {
         }
     };
 }
+pub(crate) use backend_tests;
 
 mod autodiff;
 mod encode;
@@ -85,6 +86,7 @@ mod module;
 mod nonfinite;
 mod op;
 mod record;
+mod sign;
 mod step;
 
 use burn::tensor::backend::Backend;
