@@ -15,6 +15,7 @@ mod encode;
 mod error;
 mod fallback;
 mod finite;
+pub mod hyperbolic;
 mod init;
 mod linear;
 mod probe;
@@ -23,6 +24,7 @@ mod record_precheck;
 mod residual;
 mod seeds;
 mod seeds_record;
+mod sign;
 mod spec;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -37,12 +39,16 @@ pub use error::RbeError;
 pub use finite::check_finite;
 pub use init::RbeInitializer;
 pub use linear::{RbeLinear, SEED_BYTES, StorageReport};
+pub use rbe_cubecl::sign_blueprint::BopConfig;
 pub use record::{RbeRecorder, load_checked};
 pub use residual::LowRankResidual;
 pub use seeds::RbeSeeds;
 pub use seeds_record::{RbeLayerHeader, RbeSeedsItem, RbeSeedsRecord};
-pub use spec::{RbeGrads, RbeKernel, RbeSpec};
-pub use transitions::{RbeOptimizer, apply_state_transitions, apply_state_transitions_multi};
+pub use spec::{BitTraining, RbeGrads, RbeKernel, RbeSpec, SeedFormat};
+pub use transitions::{
+    BitFlips, RbeOptimizer, apply_state_transitions, apply_state_transitions_multi,
+    apply_state_transitions_multi_with, apply_state_transitions_with,
+};
 
 pub use rbe_cubecl::{BlockLayout, Packed128};
 

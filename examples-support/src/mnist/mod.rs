@@ -3,6 +3,7 @@
 pub mod data;
 pub mod model;
 pub mod progress;
+pub mod quantized;
 pub mod report;
 pub mod run;
 pub mod training;
