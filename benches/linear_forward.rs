@@ -1,5 +1,6 @@
 //! Forward pass: dense `burn::nn::Linear` against `RbeLinear` (closed-form and CORDIC
-//! kernels), same backend, same run.
+//! kernels of the paper format, and the sign-blueprint format for blocks of at most 64
+//! cells, variant `rbe-sign`), same backend, same run.
 //!
 //! Every RBE case also gets its compute bound: its multiply-adds (docs/math.md §3, see
 //! `common/bound.rs`) at the best dense multiply-add rate measured in the same run on the
@@ -22,7 +23,7 @@
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rbe::{RbeLinear, RbeLinearConfig};
+use rbe::{RbeLinear, RbeLinearConfig, SeedFormat};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
 mod common;
@@ -119,6 +120,22 @@ impl PerBackend for LinearForward<'_> {
                     (block, layer, bytes)
                 })
                 .collect();
+            // The sign blueprint holds one bit per cell: blocks of at most 64 cells.
+            let sign: Vec<(usize, RbeLinear<B>, u64)> = blocks
+                .iter()
+                .filter(|&&block| block * block <= 64)
+                .map(|&block| {
+                    let (layer, bytes) = with_param_bytes::<B, _>(&device, || {
+                        let layer = RbeLinearConfig::new(shape.d_input, shape.d_output)
+                            .with_block_size(block)
+                            .with_format(SeedFormat::SignBlueprint)
+                            .init::<B>(&device);
+                        let _ = (layer.seeds.coords(), layer.bias.as_ref().map(|b| b.val()));
+                        layer
+                    });
+                    (block, layer, bytes)
+                })
+                .collect();
 
             for &batch in &batches {
                 let inputs: Vec<Tensor<B, 2>> = (0..effort.inputs)
@@ -160,6 +177,19 @@ impl PerBackend for LinearForward<'_> {
                             results.push(&rbe_case, stats, dense_stats, Some(mem)).macs =
                                 Some(bound::rbe_macs(&layer.layout(), batch));
                         }
+                    }
+                }
+                for (block, layer, params) in &sign {
+                    let sign_case = case("rbe-sign", Some(*block));
+                    let stats = measure(&mut group, &sign_case.key(), &effort, wait, |i| {
+                        layer.forward(input(i))
+                    });
+                    if let Some(stats) = stats {
+                        let mem =
+                            memory_of::<B, _>(&device, shape, *params, || layer.forward(input(0)));
+                        // Every weight is used once per row, as in the dense product.
+                        results.push(&sign_case, stats, dense_stats, Some(mem)).macs =
+                            Some(bound::dense_macs(batch, shape.d_input, shape.d_output));
                     }
                 }
             }

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use clap::Parser;
 
+use rbe_burn::{BitTraining, SeedFormat};
 use rbe_examples::backend::{BackendKind, dispatch};
 use rbe_examples::mnist::data::{DataDir, TRAIN_LEN};
 use rbe_examples::mnist::model::{ModelConfig, ModelKind};
@@ -63,6 +64,10 @@ struct Cli {
     /// Where the runs' logs and models go [default: <temp dir>/rbe-mnist-table].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Run only the rows whose label contains one of these (comma list), e.g.
+    /// `--rows dense,sign`; all rows by default.
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
     /// The markdown file written; the run reports go to the same path with `.jsonl`.
     #[arg(long, default_value = "docs/mnist.md")]
     out: PathBuf,
@@ -128,6 +133,20 @@ fn rows() -> Vec<Row> {
     rows.push(Row::new(
         "low-rank k=16, both layers (head capped at rank 10)",
         low_rank(16),
+    ));
+    // The sign blueprint (docs/math.md §9): the same 16 bytes per 8x8 block as RBE B=8.
+    let sign = |training| {
+        rbe(8)
+            .with_format(SeedFormat::SignBlueprint)
+            .with_bit_training(training)
+    };
+    rows.push(Row::new(
+        "sign blueprint 8x8, straight-through, both layers",
+        sign(BitTraining::StraightThrough),
+    ));
+    rows.push(Row::new(
+        "sign blueprint 8x8, Bop flips, both layers",
+        sign(BitTraining::Flip),
     ));
     rows.push(Row::new(
         "control: RBE B=8 hidden frozen at init + dense head",
@@ -260,9 +279,9 @@ fn render(cli: &Cli, rows: &[Row], results: &[RowResult], info: &RunInfo) -> Str
     );
     let _ = writeln!(
         md,
-        "| model | transitions | lr | test accuracy | weight bytes | total bytes | compression vs dense | s / epoch |"
+        "| model | transitions | lr | test accuracy | weight bytes | total bytes | compression vs dense | s / epoch | peak RSS MiB |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     for (row, result) in rows.iter().zip(results) {
         let accs: Vec<f64> = result
             .finals
@@ -284,14 +303,21 @@ fn render(cli: &Cli, rows: &[Row], results: &[RowResult], info: &RunInfo) -> Str
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {accuracy} | {} | {} | {:.1}x | {:.1} |",
+            "| {} | {} | {} | {accuracy} | {} | {} | {:.1}x | {:.1} | {} |",
             row.label,
             row.transitions(),
             lr_text(result.lr),
             first.weight_bytes,
             first.total_param_bytes,
             first.compression_vs_dense,
-            mean_sd(&secs).0
+            mean_sd(&secs).0,
+            // Each run resets the peak first (`report::reset_peak_rss`).
+            result
+                .finals
+                .iter()
+                .filter_map(|r| r.peak_rss_mib)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+                .map_or("n/a".to_string(), |v| format!("{v:.0}"))
         );
     }
     let _ = writeln!(
@@ -385,7 +411,12 @@ fn run_table(cli: &Cli) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("rbe-mnist-table"));
     note_overwrites(cli, &work);
-    let rows = rows();
+    let rows: Vec<Row> = rows()
+        .into_iter()
+        .filter(|row| {
+            cli.rows.is_empty() || cli.rows.iter().any(|r| row.label.contains(r.as_str()))
+        })
+        .collect();
     let total = rows.len() * (cli.lrs.len() + cli.seeds.len());
     let mut done = 0;
     let mut reports = Vec::new();

@@ -157,20 +157,21 @@ fn linear_forward(out: &mut String, run: &RunFile) {
     let (points, blocks) = grid(run);
     out.push_str(
         "| shape | batch | dense | block | RBE closed form | x dense | bound | x bound | \
-         RBE CORDIC | x dense |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         RBE CORDIC | x dense | sign blueprint | x dense |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for &(shape, batch) in &points {
         let dense = find(run, shape, batch, None, "dense");
         for &block in &blocks {
             let closed = find(run, shape, batch, Some(block), "rbe-closed-form");
             let cordic = find(run, shape, batch, Some(block), "rbe-cordic");
-            if closed.is_none() && cordic.is_none() {
+            let sign = find(run, shape, batch, Some(block), "rbe-sign");
+            if closed.is_none() && cordic.is_none() && sign.is_none() {
                 continue;
             }
             writeln!(
                 out,
-                "| {}x{} | {batch} | {} | {block} | {} | {} | {} | {} | {} | {} |",
+                "| {}x{} | {batch} | {} | {block} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 shape.0,
                 shape.1,
                 time(dense),
@@ -180,6 +181,8 @@ fn linear_forward(out: &mut String, run: &RunFile) {
                 bound_ratio(closed),
                 time(cordic),
                 speedup(cordic),
+                time(sign),
+                speedup(sign),
             )
             .unwrap();
         }

@@ -131,6 +131,11 @@ fn targets_of(forward: Option<&RunFile>, training: Option<&RunFile>) -> Vec<Targ
             ),
         });
     }
+    out.push(Target {
+        what: format!("Forward {d_in}x{d_out}, sign blueprint B=8, batch 1: vs dense `Linear`"),
+        goal: Goal::FasterThanDense(5.0),
+        record: find(forward, FORWARD_SHAPE, Some(1), 8, "rbe-sign"),
+    });
     for batch in [32, 256] {
         out.push(Target {
             what: format!(

@@ -18,11 +18,26 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use rbe_burn::{BitTraining, SeedFormat};
 use rbe_examples::backend::{BackendKind, dispatch};
 use rbe_examples::mnist::data::DataDir;
 use rbe_examples::mnist::model::{ModelConfig, ModelKind};
 use rbe_examples::mnist::run::{EvalJob, TrainJob};
 use rbe_examples::mnist::training::TrainingConfig;
+
+/// `--format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Format {
+    Paper,
+    Sign,
+}
+
+/// `--bit-training`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Bits {
+    Ste,
+    Flip,
+}
 
 /// Train and evaluate dense, RBE and low-rank MLPs (784-256-10, ReLU, Adam) on MNIST.
 #[derive(Parser, Debug)]
@@ -46,9 +61,23 @@ struct Cli {
     /// Keep the 10-way output layer a dense `Linear`.
     #[arg(long)]
     dense_head: bool,
-    /// Turn the paper's state transitions off.
+    /// Turn the paper's state transitions off (sign format: freeze the bits).
     #[arg(long)]
     no_transitions: bool,
+    /// What the RBE seeds' 128 bits mean: `paper` (two reals per block, the default) or
+    /// `sign` (one bit per cell of blocks of at most 64 cells, plus a scale and an offset).
+    #[arg(long, value_enum, default_value_t = Format::Paper)]
+    format: Format,
+    /// How `--format sign` bits learn: `ste` (straight-through latent weights) or `flip`
+    /// (Bop: flips driven by a moving average of the gradient, no latent).
+    #[arg(long, value_enum, default_value_t = Bits::Ste)]
+    bit_training: Bits,
+    /// Bop's averaging weight `gamma` (`--bit-training flip`).
+    #[arg(long, default_value_t = 1e-2)]
+    bop_gamma: f64,
+    /// Bop's flip threshold `tau` (`--bit-training flip`).
+    #[arg(long, default_value_t = 1e-6)]
+    bop_tau: f64,
     /// Keep the hidden layer at its random initialisation and train the head only (control).
     #[arg(long)]
     freeze_hidden: bool,
@@ -98,6 +127,14 @@ impl Cli {
             .with_rank(self.rank)
             .with_dense_head(self.dense_head)
             .with_transitions(!self.no_transitions)
+            .with_format(match self.format {
+                Format::Paper => SeedFormat::Paper,
+                Format::Sign => SeedFormat::SignBlueprint,
+            })
+            .with_bit_training(match self.bit_training {
+                Bits::Ste => BitTraining::StraightThrough,
+                Bits::Flip => BitTraining::Flip,
+            })
             .with_freeze_hidden(self.freeze_hidden);
         TrainingConfig::new(model)
             .with_epochs(self.epochs)
@@ -107,6 +144,8 @@ impl Cli {
             .with_train_limit(self.train_limit)
             .with_holdout(self.holdout)
             .with_test_limit(self.test_limit)
+            .with_bop_gamma(self.bop_gamma)
+            .with_bop_tau(self.bop_tau)
     }
 }
 

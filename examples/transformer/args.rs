@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueEnum};
+use rbe_burn::BitTraining;
 use rbe_examples::backend::BackendKind;
 
 /// The text used when `--text` is not given, relative to the repository root.
@@ -13,7 +14,7 @@ pub const DEFAULT_TEXT: &str = "../shared/data/text/shakespeare.txt";
 pub enum Mode {
     /// Train one model, evaluate, save, sample.
     Train,
-    /// Train the five table configurations and write the markdown table here.
+    /// Train the table configurations (`--table-rows`) and write the markdown table here.
     Table(PathBuf),
     /// Load a checkpoint and sample.
     Generate(PathBuf),
@@ -42,9 +43,17 @@ pub struct Args {
     /// Dense `Linear` projections instead of `RbeLinear`.
     #[arg(long, help_heading = "Model")]
     pub dense: bool,
-    /// RBE block side.
-    #[arg(long, value_name = "B", default_value_t = 32, value_parser = positive, help_heading = "Model")]
-    pub block_size: usize,
+    /// What the RBE seeds' bits mean: the paper's CORDIC seed or the sign blueprint (one
+    /// sign bit per weight, blocks of at most 8x8).
+    #[arg(long, value_enum, default_value_t = Format::Paper, conflicts_with = "dense", help_heading = "Model")]
+    pub format: Format,
+    /// How the bits of a sign-blueprint model learn: straight-through latent weights or
+    /// Bop-style flips (ignored by the paper format).
+    #[arg(long, value_enum, default_value_t = BitRule::Ste, help_heading = "Model")]
+    pub bit_training: BitRule,
+    /// RBE block side [default: 32, or 8 with --format sign].
+    #[arg(long, value_name = "B", value_parser = positive, help_heading = "Model")]
+    block_size: Option<usize>,
     /// Rank of the dense low-rank residual per RBE layer.
     #[arg(long, value_name = "R", default_value_t = 0, help_heading = "Model")]
     pub residual_rank: usize,
@@ -93,10 +102,21 @@ pub struct Args {
     /// <tmp>/rbe-transformer/<model>; a run says when it replaces an earlier checkpoint].
     #[arg(long, value_name = "PATH", help_heading = "Training")]
     pub save: Option<PathBuf>,
-    /// Train dense and RBE B=16/32 x residual 0/8 with these settings and write the
-    /// comparison as markdown to PATH.
+    /// Train the --table-rows configurations with these settings and write the comparison
+    /// as markdown to PATH.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["generate_only", "load"], help_heading = "Training")]
     table: Option<PathBuf>,
+    /// Rows of --table, comma-separated: `dense`, `rbe` (B=16/32 x residual 0/8) and
+    /// `sign` (sign blueprint 8x8 with --bit-training).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "dense,rbe",
+        requires = "table",
+        help_heading = "Training"
+    )]
+    pub table_rows: Vec<TableRows>,
 
     /// Load a checkpoint and only generate.
     #[arg(long, requires = "load", help_heading = "Generation")]
@@ -130,7 +150,54 @@ pub struct Args {
     pub sample_len: usize,
 }
 
+/// The `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The paper's seed: `(r, theta)` and CORDIC bits per block.
+    Paper,
+    /// The sign blueprint: one sign bit per weight, `(alpha, mu)` per block.
+    Sign,
+}
+
+/// The `--bit-training` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BitRule {
+    /// Straight-through latent weights, trained by Adam.
+    Ste,
+    /// Bop-style flips driven by a moving average of the gradient.
+    Flip,
+}
+
+impl From<BitRule> for BitTraining {
+    fn from(rule: BitRule) -> Self {
+        match rule {
+            BitRule::Ste => Self::StraightThrough,
+            BitRule::Flip => Self::Flip,
+        }
+    }
+}
+
+/// The `--table-rows` groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableRows {
+    /// Dense `Linear` projections.
+    Dense,
+    /// The paper format, B=16/32 x residual rank 0/8.
+    Rbe,
+    /// The sign blueprint, 8x8 blocks, bits trained by --bit-training.
+    Sign,
+}
+
 impl Args {
+    /// The block side: `--block-size`, or the format's default (32 for the paper's seed, 8,
+    /// the largest square that fits 64 bits, for the sign blueprint).
+    pub fn block_size(&self) -> usize {
+        self.block_size.unwrap_or(match self.format {
+            Format::Paper => 32,
+            Format::Sign => 8,
+        })
+    }
+
     /// Parses the process arguments; clap prints help or the error and exits on failure.
     pub fn from_command_line() -> Self {
         let mut args = Self::parse();

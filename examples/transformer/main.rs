@@ -7,8 +7,12 @@
 //! cargo run --release --example transformer -- --dense
 //! # reload and sample
 //! cargo run --release --example transformer -- --generate-only --load /tmp/rbe-transformer/rbe-b32-r0
+//! # the sign-blueprint format (one sign bit per weight, 8x8 blocks), straight-through bits
+//! cargo run --release --example transformer -- --format sign --bit-training ste
 //! # the README table: dense vs RBE B=16/32 x residual rank 0/8
 //! scripts/transformer_table.sh
+//! # dense vs sign blueprint only
+//! cargo run --release --example transformer -- --table /tmp/sign.md --table-rows dense,sign
 //! ```
 //!
 //! The text is split 90/10 by position; the vocabulary comes from the training part and
@@ -34,7 +38,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use rbe::RbeBackend;
 
-use args::{Args, Mode};
+use args::{Args, Format, Mode};
 use generate::SampleConfig;
 use rbe_examples::backend::{BackendJob, BackendKind, dispatch};
 use rbe_examples::saved_pair;
@@ -113,20 +117,25 @@ fn resolve_text(text: &Path) -> PathBuf {
 
 /// The projections the flags ask for.
 fn projection_kind(args: &Args) -> ProjectionKind {
-    if args.dense {
-        ProjectionKind::Dense
-    } else {
-        ProjectionKind::Rbe {
-            block_size: args.block_size,
+    match (args.dense, args.format) {
+        (true, _) => ProjectionKind::Dense,
+        (false, Format::Paper) => ProjectionKind::Rbe {
+            block_size: args.block_size(),
             residual_rank: args.residual_rank,
             transitions: args.transitions,
-        }
+        },
+        (false, Format::Sign) => ProjectionKind::SignBlueprint {
+            block_size: args.block_size(),
+            bit_training: args.bit_training.into(),
+        },
     }
 }
 
 fn model_config(args: &Args, corpus: &Corpus, projections: ProjectionKind) -> GptConfig {
     let head = match (&projections, args.compress_head) {
-        (ProjectionKind::Rbe { .. }, true) => projections.clone(),
+        (ProjectionKind::Rbe { .. } | ProjectionKind::SignBlueprint { .. }, true) => {
+            projections.clone()
+        }
         _ => ProjectionKind::Dense,
     };
     GptConfig::new(
@@ -219,6 +228,13 @@ fn default_save_path(projections: &ProjectionKind) -> PathBuf {
             residual_rank,
             ..
         } => format!("rbe-b{block_size}-r{residual_rank}"),
+        ProjectionKind::SignBlueprint {
+            block_size,
+            bit_training,
+        } => format!(
+            "sign-b{block_size}-{}",
+            report::bit_training_name(bit_training)
+        ),
     };
     std::env::temp_dir().join("rbe-transformer").join(name)
 }
@@ -319,7 +335,9 @@ fn write_table<I: RbeBackend>(
     let load_before = report::load_average();
     let start = Instant::now();
     let mut runs = Vec::new();
-    for projections in table::configurations(args.transitions) {
+    for projections in
+        table::configurations(&args.table_rows, args.transitions, args.bit_training.into())
+    {
         let config = model_config(args, &corpus, projections);
         let (summary, _) = train_one::<I>(args, &corpus, &config, device)?;
         println!("{}", summary.text());

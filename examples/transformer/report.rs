@@ -2,6 +2,7 @@
 
 use std::f64::consts::LN_2;
 
+use rbe_burn::BitTraining;
 use rbe_examples::transformer::model::{ModelBytes, ProjectionKind};
 
 /// The results of one training run.
@@ -51,15 +52,16 @@ impl RunSummary {
         self.bytes.dense_projections as f64 / self.bytes.projections as f64
     }
 
-    /// `"dense"` or `"rbe"`.
+    /// `"dense"`, `"rbe"` or `"sign"`.
     pub fn model_name(&self) -> &'static str {
         match self.projections {
             ProjectionKind::Dense => "dense",
             ProjectionKind::Rbe { .. } => "rbe",
+            ProjectionKind::SignBlueprint { .. } => "sign",
         }
     }
 
-    /// A short label, e.g. `rbe B=16 r=8`.
+    /// A short label, e.g. `rbe B=16 r=8` or `sign 8x8 ste`.
     pub fn label(&self) -> String {
         match self.projections {
             ProjectionKind::Dense => "dense".into(),
@@ -72,28 +74,48 @@ impl RunSummary {
                 if transitions { "" } else { " no-transitions" },
                 if self.compressed_head { " +head" } else { "" }
             ),
+            ProjectionKind::SignBlueprint {
+                block_size,
+                bit_training,
+            } => format!(
+                "sign {block_size}x{block_size} {}{}",
+                bit_training_name(bit_training),
+                if self.compressed_head { " +head" } else { "" }
+            ),
         }
     }
 
-    /// The one-line JSON record; `block_size` and `residual_rank` are null for dense.
+    /// The one-line JSON record; `block_size` and `residual_rank` are null for dense,
+    /// `bit_training` is null except for the sign blueprint.
     pub fn json(&self) -> serde_json::Value {
-        let (block_size, residual_rank) = match self.projections {
-            ProjectionKind::Dense => (None, None),
+        let (block_size, residual_rank, bit_training) = match self.projections {
+            ProjectionKind::Dense => (None, None, None),
             ProjectionKind::Rbe {
                 block_size,
                 residual_rank,
                 ..
-            } => (Some(block_size), Some(residual_rank)),
+            } => (Some(block_size), Some(residual_rank), None),
+            ProjectionKind::SignBlueprint {
+                block_size,
+                bit_training,
+            } => (
+                Some(block_size),
+                Some(0),
+                Some(bit_training_name(bit_training)),
+            ),
         };
         serde_json::json!({
             "model": self.model_name(),
             "block_size": block_size,
             "residual_rank": residual_rank,
+            "bit_training": bit_training,
             "steps": self.steps,
             "val_loss": round(self.val_loss, 4),
             "val_bpc": round(self.val_bpc(), 4),
             "unigram_bpc": round(self.unigram_bpc, 4),
             "param_bytes": self.bytes.total,
+            "projection_bytes": self.bytes.projections,
+            "projection_compression": round(self.projection_compression(), 3),
             "compression_vs_dense": round(self.compression_vs_dense(), 3),
             "tokens_per_s": round(self.tokens_per_s, 1),
             "backend": self.backend,
@@ -131,6 +153,14 @@ impl RunSummary {
             secs = self.train_s,
             steps = self.steps,
         )
+    }
+}
+
+/// The `--bit-training` spelling of a bit rule: `ste` or `flip`.
+pub fn bit_training_name(rule: BitTraining) -> &'static str {
+    match rule {
+        BitTraining::StraightThrough => "ste",
+        BitTraining::Flip => "flip",
     }
 }
 

@@ -5,23 +5,41 @@
 
 use std::fmt::Write as _;
 
+use super::args::TableRows;
 use super::report::RunSummary;
+use rbe_burn::BitTraining;
 use rbe_examples::transformer::model::ProjectionKind;
 
-/// Dense, then RBE with blocks of 16 and 32, each with residual rank 0 and 8.
-pub fn configurations(transitions: bool) -> Vec<ProjectionKind> {
+/// The configurations of the requested row groups, in the order given: `Dense`; `Rbe` =
+/// the paper format with blocks of 16 and 32, each with residual rank 0 and 8; `Sign` = the
+/// sign blueprint with 8x8 blocks. A group named twice is trained once.
+pub fn configurations(
+    rows: &[TableRows],
+    transitions: bool,
+    bit_training: BitTraining,
+) -> Vec<ProjectionKind> {
     let rbe = |block_size, residual_rank| ProjectionKind::Rbe {
         block_size,
         residual_rank,
         transitions,
     };
-    vec![
-        ProjectionKind::Dense,
-        rbe(16, 0),
-        rbe(16, 8),
-        rbe(32, 0),
-        rbe(32, 8),
-    ]
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for &row in rows {
+        if seen.contains(&row) {
+            continue;
+        }
+        seen.push(row);
+        match row {
+            TableRows::Dense => out.push(ProjectionKind::Dense),
+            TableRows::Rbe => out.extend([rbe(16, 0), rbe(16, 8), rbe(32, 0), rbe(32, 8)]),
+            TableRows::Sign => out.push(ProjectionKind::SignBlueprint {
+                block_size: 8,
+                bit_training,
+            }),
+        }
+    }
+    out
 }
 
 /// What the table's header states about how it was produced.
@@ -114,5 +132,45 @@ fn describe_gap(delta: f64) -> String {
         format!("{delta:.4} (RBE wins by {:.4} bpc)", -delta)
     } else {
         "0.0000 (tie)".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rows_are_the_five_readme_rows() {
+        let rows = configurations(
+            &[TableRows::Dense, TableRows::Rbe],
+            true,
+            BitTraining::StraightThrough,
+        );
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[0], ProjectionKind::Dense);
+        assert!(
+            rows[1..]
+                .iter()
+                .all(|p| matches!(p, ProjectionKind::Rbe { .. }))
+        );
+    }
+
+    #[test]
+    fn sign_rows_follow_the_order_given_once() {
+        let rows = configurations(
+            &[TableRows::Sign, TableRows::Dense, TableRows::Sign],
+            true,
+            BitTraining::Flip,
+        );
+        assert_eq!(
+            rows,
+            vec![
+                ProjectionKind::SignBlueprint {
+                    block_size: 8,
+                    bit_training: BitTraining::Flip,
+                },
+                ProjectionKind::Dense,
+            ]
+        );
     }
 }

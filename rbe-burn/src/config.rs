@@ -5,7 +5,10 @@ use burn::module::{Initializer, Param};
 use burn::tensor::backend::Backend;
 use rbe_cubecl::{BlockLayout, Packed128};
 
-use crate::{LowRankResidual, RbeError, RbeInitializer, RbeKernel, RbeLinear, RbeSeeds, RbeSpec};
+use crate::{
+    BitTraining, LowRankResidual, RbeError, RbeInitializer, RbeKernel, RbeLinear, RbeSeeds,
+    RbeSpec, SeedFormat,
+};
 
 /// Configuration of an [`RbeLinear`] layer; swap it in for `LinearConfig`.
 ///
@@ -41,13 +44,31 @@ pub struct RbeLinearConfig {
     /// The transition threshold `t` on `|dW|` (docs/math.md §5).
     #[config(default = 0.1)]
     pub transition_threshold: f64,
-    /// The forward kernel on CubeCL backends.
+    /// The forward kernel on CubeCL backends (paper format only).
     #[config(default = "RbeKernel::ClosedForm")]
     pub kernel: RbeKernel,
+    /// What the seeds' 128 bits mean: the paper's format (the default, bit-exact) or the
+    /// sign blueprint (one bit per cell of blocks of at most 64 cells, docs/math.md §9).
+    ///
+    /// ```
+    /// use rbe_burn::{RbeLinearConfig, SeedFormat};
+    /// let config = RbeLinearConfig::new(784, 256)
+    ///     .with_block_size(8)
+    ///     .with_format(SeedFormat::SignBlueprint);
+    /// assert!(config.validate().is_ok());
+    /// assert!(config.with_block_size(16).validate().is_err()); // 256 cells > 64 bits
+    /// ```
+    #[config(default = "SeedFormat::Paper")]
+    pub format: SeedFormat,
+    /// How the bits of a sign-blueprint layer learn; ignored by the paper format, whose
+    /// bits move by the state transitions. `state_transitions = false` freezes them.
+    #[config(default = "BitTraining::StraightThrough")]
+    pub bit_training: BitTraining,
     /// How the seeds are drawn.
     #[config(default = "RbeInitializer::FanIn { gain: 1.0 }")]
     pub initializer: RbeInitializer,
-    /// Lower end of the clamp on `r` (the paper's 0.1).
+    /// Lower end of the clamp on `r` (the paper's 0.1). The sign blueprint ignores both ends
+    /// and keeps `alpha >= 0` instead, so that bit 1 is always the upper level.
     ///
     /// The clamp runs inside the seeds' `Module::map`, which is how Burn optimizers write
     /// their updates, so any optimizer keeps `r` in range. Every other mapper (e.g. one that
@@ -74,6 +95,9 @@ impl RbeLinearConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), RbeError> {
         let layout = self.layout()?;
+        if self.format == SeedFormat::SignBlueprint {
+            rbe_cubecl::sign_blueprint::check_block(&layout)?;
+        }
         if self.residual_rank > layout.rows.min(layout.cols) {
             return Err(RbeError::Config(format!(
                 "residual_rank {} exceeds min(d_input, d_output) = {}",
@@ -111,6 +135,7 @@ impl RbeLinearConfig {
     pub fn spec(&self) -> Result<RbeSpec, RbeError> {
         Ok(RbeSpec {
             layout: self.layout()?,
+            format: self.format,
             kernel: self.kernel,
             transition_threshold: self
                 .state_transitions
@@ -131,12 +156,18 @@ impl RbeLinearConfig {
     pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<RbeLinear<B>, RbeError> {
         self.validate()?;
         let spec = self.spec()?;
-        let seeds = self.initializer.seeds::<B>(
-            spec.layout.num_blocks(),
-            self.d_input,
-            (self.radius_min, self.radius_max),
-            device,
-        )?;
+        let seeds = match self.format {
+            SeedFormat::Paper => self.initializer.seeds::<B>(
+                spec.layout.num_blocks(),
+                self.d_input,
+                (self.radius_min, self.radius_max),
+                device,
+            )?,
+            SeedFormat::SignBlueprint => {
+                self.initializer
+                    .sign_seeds::<B>(&spec.layout, self.d_input, device)?
+            }
+        };
         self.init_with_seeds(&seeds, device)
     }
 
@@ -156,7 +187,12 @@ impl RbeLinearConfig {
                 &[seeds.len()],
             ));
         }
-        let seeds = RbeSeeds::from_packed(seeds, self.radius_range(), device)?;
+        let seeds = match self.format {
+            SeedFormat::Paper => RbeSeeds::from_packed(seeds, self.radius_range(), device)?,
+            SeedFormat::SignBlueprint => {
+                RbeSeeds::from_sign_packed(seeds, &spec.layout, self.bit_training, device)?
+            }
+        };
         let residual = (self.residual_rank > 0).then(|| {
             LowRankResidual::init(self.d_input, self.d_output, self.residual_rank, device)
         });

@@ -11,7 +11,11 @@ use rbe_cubecl::reference::{
     SeedParams, amplitude, amplitude_inverse, decode_closed_form, encode_dense,
 };
 
-use crate::{LowRankResidual, RbeError, RbeLinear, RbeLinearConfig, RbeSeeds, StorageReport};
+use rbe_cubecl::sign_blueprint::{self, SignFit};
+
+use crate::{
+    LowRankResidual, RbeError, RbeLinear, RbeLinearConfig, RbeSeeds, SeedFormat, StorageReport,
+};
 
 /// How well [`RbeLinear::from_linear`] reproduced the dense layer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,8 +40,10 @@ fn frobenius(values: impl Iterator<Item = f64>) -> f64 {
 impl<B: Backend> RbeLinear<B> {
     /// Encodes `linear` with `config` (whose `d_input`, `d_output` and `bias` must match it).
     ///
-    /// The CORDIC bits come from `config.initializer`; `r` and `theta` are fitted per block
-    /// and kept inside the radius range. The residual, if any, is the best rank-`k`
+    /// Paper format: the CORDIC bits come from `config.initializer`; `r` and `theta` are
+    /// fitted per block and kept inside the radius range. Sign blueprint: per block `mu` is
+    /// the mean, `alpha` the mean absolute deviation from it and each bit the sign of
+    /// `w - mu` (closed form, docs/math.md §9). The residual, if any, is the best rank-`k`
     /// approximation of `W - W_rbe` (`U = U_k Sigma_k`, `V = V_k^T`).
     pub fn from_linear(
         linear: &Linear<B>,
@@ -79,37 +85,15 @@ impl<B: Backend> RbeLinear<B> {
             return Err(RbeError::NonFinite("Linear weight".into()));
         }
 
-        let drawn = config.initializer.seeds::<B>(
-            layout.num_blocks(),
-            d_in,
-            (config.radius_min, config.radius_max),
-            &device,
-        )?;
-        let rotations: Vec<u32> = drawn.iter().map(Packed128::cordic_rotations).collect();
-        let (a_min, a_max) = (amplitude(config.radius_min), amplitude(config.radius_max));
-        let mut at_min = 0;
-        let mut at_max = 0;
-        let mut seeds = Vec::with_capacity(drawn.len());
-        let mut fitted = Vec::with_capacity(drawn.len());
-        for (block, mut seed) in encode_dense(&w, &layout, &rotations, config.radius_max)?
-            .into_iter()
-            .zip(drawn)
-        {
-            let best = block.a.hypot(block.b);
-            at_min += usize::from(best < a_min);
-            at_max += usize::from(best > a_max);
-            // Along the fitted phase the loss is a parabola in the amplitude, so the best
-            // allowed amplitude is the clamp of the unconstrained one.
-            let r = amplitude_inverse(best.clamp(a_min, a_max), config.radius_max)
-                .clamp(config.radius_min, config.radius_max);
-            seed.set_r(r as f32)?;
-            seed.set_theta(block.seed.theta as f32)?;
-            fitted.push(SeedParams::from(seed));
-            seeds.push(seed);
-        }
-
-        // What the stored (f32) seeds actually generate, and what they miss.
-        let generated = decode_closed_form(&fitted, &layout)?;
+        let (seeds, generated, at_min, at_max) = match config.format {
+            SeedFormat::Paper => fit_paper::<B>(&w, config, &device)?,
+            SeedFormat::SignBlueprint => {
+                let (seeds, _) = sign_blueprint::encode_dense(&w, &layout, SignFit::Moments)?;
+                // What the stored (f32) seeds actually generate.
+                let generated = sign_blueprint::decode_dense(&seeds, &layout)?;
+                (seeds, generated, 0, 0)
+            }
+        };
         let mut rest: Vec<f64> = w.iter().zip(&generated).map(|(w, g)| w - g).collect();
         let norm = frobenius(w.iter().copied()).max(f64::MIN_POSITIVE);
         let seeds_err = frobenius(rest.iter().copied()) / norm;
@@ -127,12 +111,13 @@ impl<B: Backend> RbeLinear<B> {
             .bias
             .as_ref()
             .map(|b| Param::from_tensor(b.val().detach()));
-        let layer = RbeLinear::from_parts(
-            RbeSeeds::from_packed(&seeds, config.radius_range(), &device)?,
-            residual,
-            bias,
-            config.spec()?,
-        );
+        let seeds = match config.format {
+            SeedFormat::Paper => RbeSeeds::from_packed(&seeds, config.radius_range(), &device)?,
+            SeedFormat::SignBlueprint => {
+                RbeSeeds::from_sign_packed(&seeds, &layout, config.bit_training, &device)?
+            }
+        };
+        let layer = RbeLinear::from_parts(seeds, residual, bias, config.spec()?);
         let report = EncodeReport {
             rel_frobenius_error: frobenius(rest.into_iter()) / norm,
             seeds_rel_frobenius_error: seeds_err,
@@ -142,6 +127,48 @@ impl<B: Backend> RbeLinear<B> {
         };
         Ok((layer, report))
     }
+}
+
+/// The paper format's fit: `r` and `theta` per block (docs/math.md §7) for the CORDIC bits
+/// the config's initializer draws. Returns the seeds, what they generate, and how many
+/// amplitudes were raised to the radius range's minimum or capped at its maximum.
+fn fit_paper<B: Backend>(
+    w: &[f64],
+    config: &RbeLinearConfig,
+    device: &B::Device,
+) -> Result<(Vec<Packed128>, Vec<f64>, usize, usize), RbeError> {
+    let layout = config.layout()?;
+    let drawn = config.initializer.seeds::<B>(
+        layout.num_blocks(),
+        config.d_input,
+        (config.radius_min, config.radius_max),
+        device,
+    )?;
+    let rotations: Vec<u32> = drawn.iter().map(Packed128::cordic_rotations).collect();
+    let (a_min, a_max) = (amplitude(config.radius_min), amplitude(config.radius_max));
+    let mut at_min = 0;
+    let mut at_max = 0;
+    let mut seeds = Vec::with_capacity(drawn.len());
+    let mut fitted = Vec::with_capacity(drawn.len());
+    for (block, mut seed) in encode_dense(w, &layout, &rotations, config.radius_max)?
+        .into_iter()
+        .zip(drawn)
+    {
+        let best = block.a.hypot(block.b);
+        at_min += usize::from(best < a_min);
+        at_max += usize::from(best > a_max);
+        // Along the fitted phase the loss is a parabola in the amplitude, so the best
+        // allowed amplitude is the clamp of the unconstrained one.
+        let r = amplitude_inverse(best.clamp(a_min, a_max), config.radius_max)
+            .clamp(config.radius_min, config.radius_max);
+        seed.set_r(r as f32)?;
+        seed.set_theta(block.seed.theta as f32)?;
+        fitted.push(SeedParams::from(seed));
+        seeds.push(seed);
+    }
+
+    let generated = decode_closed_form(&fitted, &layout)?;
+    Ok((seeds, generated, at_min, at_max))
 }
 
 /// The top-`rank` factors of a row-major `[rows, cols]` matrix as f32 `U Sigma` (`[rows,

@@ -9,6 +9,8 @@
 //! interleave `a` and `b`. With that order the projections `U` of a batch come out of the
 //! first matmul as `[batch, 2 nJ, br]` and feed a batched matmul without any transposing
 //! copy (such copies cost more than the matmuls themselves on NdArray).
+//!
+//! Sign-blueprint layers ([`crate::SeedFormat::SignBlueprint`]) go to [`crate::sign::ops`].
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -21,7 +23,8 @@ fn phase_table_f32(first: u32) -> Vec<f32> {
     phase_table(first).into_iter().map(|p| p as f32).collect()
 }
 
-use crate::spec::{RbeGrads, RbeSpec};
+use crate::sign;
+use crate::spec::{RbeGrads, RbeSpec, SeedFormat};
 
 fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
@@ -171,6 +174,9 @@ pub(crate) fn forward<B: Backend>(
     bits: IntTensor<B>,
     spec: &RbeSpec,
 ) -> FloatTensor<B> {
+    if spec.format == SeedFormat::SignBlueprint {
+        return sign::ops::forward::<B>(x, coords, bits, spec);
+    }
     let x = float::<B, 2>(x);
     let layout = &spec.layout;
     let batch = x.dims()[0];
@@ -205,6 +211,9 @@ pub(crate) fn backward<B: Backend>(
     spec: &RbeSpec,
     want_grad_x: bool,
 ) -> RbeGrads<B> {
+    if spec.format == SeedFormat::SignBlueprint {
+        return sign::ops::backward::<B>(x, coords, bits, grad_y, spec, want_grad_x);
+    }
     let layout = &spec.layout;
     let x = float::<B, 2>(x);
     let g = float::<B, 2>(grad_y);
@@ -330,6 +339,9 @@ pub(crate) fn decode<B: Backend>(
     bits: IntTensor<B>,
     spec: &RbeSpec,
 ) -> FloatTensor<B> {
+    if spec.format == SeedFormat::SignBlueprint {
+        return sign::ops::decode::<B>(coords, bits, spec);
+    }
     let layout = &spec.layout;
     let coords = float::<B, 2>(coords);
     let device = coords.device();

@@ -6,12 +6,18 @@ use burn::config::Config;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use rbe_cubecl::reference::{amplitude, amplitude_inverse};
-use rbe_cubecl::{Packed128, SeedFields};
+use rbe_cubecl::sign_blueprint::{SignBlueprint, valid_mask};
+use rbe_cubecl::{BlockLayout, Packed128, SeedFields};
 
 use crate::RbeError;
 
 /// How a fresh [`crate::RbeLinear`] draws its seeds. Random draws use the backend's RNG, so
 /// `B::seed(&device, s)` makes them reproducible.
+///
+/// For the sign blueprint ([`crate::SeedFormat::SignBlueprint`]) the same variants mean:
+/// `FanIn`: `mu = 0`, `alpha = gain / sqrt(fan_in)` (the weights' standard deviation, as
+/// for the paper's format) and random bits; `Constant`: `alpha = |r|`, `mu = theta` and the
+/// low 32 bits of `hi` set to `rotations`.
 #[derive(Config, Debug, PartialEq)]
 pub enum RbeInitializer {
     /// Every block gets the amplitude whose weights have standard deviation
@@ -79,6 +85,55 @@ impl RbeInitializer {
                             ..Default::default()
                         })?;
                         Ok(seed)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Draws the sign-blueprint seeds of `layout` for a layer with `fan_in` inputs. Bits of
+    /// cells outside the matrix stay zero, as the encoder leaves them.
+    pub(crate) fn sign_seeds<B: Backend>(
+        &self,
+        layout: &BlockLayout,
+        fan_in: usize,
+        device: &B::Device,
+    ) -> Result<Vec<Packed128>, RbeError> {
+        let n = layout.num_blocks();
+        match *self {
+            Self::Constant {
+                r,
+                theta,
+                rotations,
+            } => (0..n)
+                .map(|s| {
+                    let bits = u64::from(rotations) & valid_mask(layout, s);
+                    Ok(Packed128::from_sign_parts(
+                        bits,
+                        r.abs() as f32,
+                        theta as f32,
+                    )?)
+                })
+                .collect(),
+            Self::FanIn { gain } => {
+                let alpha = (gain / (fan_in as f64).sqrt()) as f32;
+                // Four 16-bit draws per seed make its 64 bits.
+                let draws = Tensor::<B, 2>::random([n, 4], Distribution::Default, device)
+                    .into_data()
+                    .convert::<f32>();
+                let draws = draws.as_slice::<f32>().map_err(RbeError::data)?;
+                draws
+                    .chunks_exact(4)
+                    .enumerate()
+                    .map(|(s, u)| {
+                        let bits = u.iter().fold(0u64, |acc, &v| {
+                            (acc << 16) | u64::from(((v * 65536.0) as u32).min(0xFFFF))
+                        });
+                        Ok(Packed128::from_sign_parts(
+                            bits & valid_mask(layout, s),
+                            alpha,
+                            0.0,
+                        )?)
                     })
                     .collect()
             }

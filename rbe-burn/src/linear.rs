@@ -143,6 +143,7 @@ impl<B: Backend> RbeLinear<B> {
             layout: spec.layout,
             residual_rank: residual.as_ref().map_or(0, LowRankResidual::rank),
             bias: bias.is_some(),
+            format: spec.format,
         };
         Self {
             seeds: seeds.with_header(header),
@@ -318,6 +319,7 @@ impl<B: Backend> ModuleDisplay for RbeLinear<B> {
             )
             .add("seeds", &layout.num_blocks())
             .add("residual_rank", &self.residual_rank())
+            .add("format", &format!("{:?}", self.spec.format))
             .add("kernel", &format!("{:?}", self.spec.kernel))
             .add(
                 "transitions",

@@ -6,7 +6,9 @@
 //! counts travel on a float stand-in, the [`TransitionProbe`]:
 //!
 //! 1. On an autodiff backend every [`crate::RbeSeeds`] owns a probe, an `[n_blocks, 4]` zero
-//!    leaf that tracks gradients. Inner (validation) modules own an untracked one.
+//!    leaf that tracks gradients (`[n_blocks, 64]` for a sign-blueprint layer that flips its
+//!    bits; a straight-through one passes its latent weights instead and has an untracked
+//!    probe). Inner (validation) modules own an untracked one.
 //! 2. [`crate::RbeLinear`] passes it to [`crate::RbeBackend::rbe_forward`] as `probe`.
 //!    `Autodiff<B>` makes it the third parent of the op.
 //! 3. The backward step computes the net counts (only when the layer has a threshold and the
@@ -36,9 +38,10 @@ pub(crate) struct TransitionProbe<B: Backend> {
 }
 
 impl<B: Backend> TransitionProbe<B> {
-    /// A zero `[n_blocks, 4]` probe; `tracked` on autodiff backends that train.
-    pub fn new(n_blocks: usize, device: &B::Device, tracked: bool) -> Self {
-        let leaf = Tensor::zeros([n_blocks, 4], device);
+    /// A zero `[n_blocks, width]` probe (`width`: [`crate::SeedFormat::signal_width`]);
+    /// `tracked` on autodiff backends that train.
+    pub fn new(n_blocks: usize, width: usize, device: &B::Device, tracked: bool) -> Self {
+        let leaf = Tensor::zeros([n_blocks, width], device);
         Self {
             leaf: if tracked { leaf.require_grad() } else { leaf },
         }
@@ -51,7 +54,7 @@ impl<B: Backend> TransitionProbe<B> {
 
     /// The same kind of probe for `n_blocks` seeds on `device`.
     pub fn on(&self, n_blocks: usize, device: &B::Device) -> Self {
-        Self::new(n_blocks, device, self.is_tracked())
+        Self::new(n_blocks, self.leaf.dims()[1], device, self.is_tracked())
     }
 
     /// The tensor to hand to the op, when the probe is tracked.

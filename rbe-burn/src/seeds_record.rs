@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::RbeError;
 use crate::seeds::{halves_to_hi, hi_to_halves};
+use crate::spec::SeedFormat;
 
 /// The structure of the layer a set of seeds belongs to: what a record must match to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,16 +33,24 @@ pub struct RbeLayerHeader {
     pub residual_rank: usize,
     /// Whether the layer has a bias.
     pub bias: bool,
+    /// What the seeds' bits mean. Absent from records written before the sign blueprint
+    /// existed, which are all [`SeedFormat::Paper`].
+    #[serde(default)]
+    pub format: SeedFormat,
 }
 
 impl std::fmt::Display for RbeLayerHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}, residual rank {}, {}",
+            "{}, residual rank {}, {}{}",
             self.layout,
             self.residual_rank,
-            if self.bias { "bias" } else { "no bias" }
+            if self.bias { "bias" } else { "no bias" },
+            match self.format {
+                SeedFormat::Paper => "",
+                SeedFormat::SignBlueprint => ", sign-blueprint seeds",
+            }
         )
     }
 }
@@ -120,6 +129,10 @@ impl RbeSeedsItem {
                 crc.update(&(v as u64).to_le_bytes());
             }
             crc.update(&[u8::from(h.bias)]);
+            // The paper format adds nothing, so records saved before formats existed verify.
+            if h.format == SeedFormat::SignBlueprint {
+                crc.update(b"sign-blueprint");
+            }
         }
         for seed in seeds {
             crc.update(&seed.to_le_bytes());

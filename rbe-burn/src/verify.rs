@@ -114,6 +114,7 @@ pub fn verify_backend<B: RbeBackend>(
         let x = grid(batch * layout.cols);
         let g = grid(batch * layout.rows);
         let spec = RbeSpec {
+            format: crate::SeedFormat::Paper,
             layout,
             kernel,
             transition_threshold: Some(THRESHOLD as f32),

@@ -5,7 +5,7 @@ use burn::nn::{LinearConfig, Relu};
 use burn::prelude::*;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use rbe_burn::RbeAutodiffBackend;
-use rbe_burn::{RbeBackend, RbeError, RbeLinearConfig};
+use rbe_burn::{BitTraining, RbeBackend, RbeError, RbeLinearConfig, SeedFormat};
 
 use super::data::{IMAGE_PIXELS, MnistBatch};
 use crate::layer::{FLOAT_BYTES, Layer, ParamBytes};
@@ -54,9 +54,16 @@ pub struct ModelConfig {
     /// Keep the 10-way head a dense `Linear` (RBE and low-rank only).
     #[config(default = false)]
     pub dense_head: bool,
-    /// The paper's state transitions on the RBE layers.
+    /// The paper's state transitions on the RBE layers (for the sign blueprint: whether the
+    /// bits learn at all).
     #[config(default = true)]
     pub transitions: bool,
+    /// What the RBE seeds' bits mean: the paper's format or the sign blueprint.
+    #[config(default = "SeedFormat::Paper")]
+    pub format: SeedFormat,
+    /// How sign-blueprint bits learn: straight-through latent weights or Bop flips.
+    #[config(default = "BitTraining::StraightThrough")]
+    pub bit_training: BitTraining,
     /// Train the head only, keeping the hidden layer at its random initialisation: the
     /// random-features control that shows what the hidden layer's own learning adds.
     #[config(default = false)]
@@ -124,6 +131,8 @@ impl ModelConfig {
                 RbeLinearConfig::new(d_input, d_output)
                     .with_block_size(self.block_size)
                     .with_residual_rank(self.residual_rank)
+                    .with_format(self.format)
+                    .with_bit_training(self.bit_training)
                     // Transitions move the bits without gradients: a frozen layer has none.
                     .with_state_transitions(self.transitions && (is_head || !self.freeze_hidden))
                     .try_init(device)

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use rbe_burn::{BitTraining, SeedFormat};
+
 use super::model::{ModelConfig, ModelKind};
 use super::training::{Accuracy, TrainingConfig};
 use crate::layer::ParamBytes;
@@ -22,6 +24,12 @@ pub struct RunReport {
     pub dense_head: bool,
     /// Whether the RBE state transitions were on.
     pub transitions: Option<bool>,
+    /// The RBE seed format (`"paper"` or `"sign"`); `null` for other models.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// How sign-blueprint bits learned (`"ste"` or `"flip"`); `null` otherwise.
+    #[serde(default)]
+    pub bit_training: Option<String>,
     /// Whether the hidden layer was frozen at its initialisation (the control).
     pub freeze_hidden: bool,
     /// Epochs trained.
@@ -54,6 +62,10 @@ pub struct RunReport {
     /// Training wall time per epoch (with the `Learner`'s per-epoch validation); `null` when
     /// only evaluating.
     pub seconds_per_epoch: Option<f64>,
+    /// Peak resident memory of the run (Linux `VmHWM`, reset when training starts), MiB;
+    /// `null` elsewhere. It covers training and the evaluation after it.
+    #[serde(default)]
+    pub peak_rss_mib: Option<f64>,
     /// `flex`, `wgpu`, `ndarray` or `cuda`.
     pub backend: String,
     /// Whether this run only reloaded and evaluated a saved model.
@@ -101,6 +113,17 @@ impl RunReport {
             rank: is(ModelKind::Lowrank).then_some(model.rank),
             dense_head: model.dense_head && !is(ModelKind::Dense),
             transitions: is(ModelKind::Rbe).then_some(model.transitions),
+            format: is(ModelKind::Rbe).then(|| match model.format {
+                SeedFormat::Paper => "paper".to_string(),
+                SeedFormat::SignBlueprint => "sign".to_string(),
+            }),
+            bit_training: (is(ModelKind::Rbe) && model.format == SeedFormat::SignBlueprint).then(
+                || match model.bit_training {
+                    BitTraining::StraightThrough => "ste".to_string(),
+                    BitTraining::Flip => "flip".to_string(),
+                },
+            ),
+            peak_rss_mib: peak_rss_mib(),
             freeze_hidden: model.freeze_hidden,
             epochs: config.epochs,
             lr: config.lr,
@@ -126,4 +149,19 @@ impl RunReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report is plain data")
     }
+}
+
+/// Resets the process's peak resident memory to its current size (Linux: writing 5 to
+/// `/proc/self/clear_refs`), so that runs sharing a process report their own peaks.
+/// Elsewhere, or without permission, it does nothing and the peak covers the process.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// `VmHWM` of `/proc/self/status` in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }

@@ -13,7 +13,7 @@ use burn::record::{FileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Interrupter, Learner, SupervisedTraining};
-use rbe_burn::{RbeAutodiffBackend, RbeBackend, RbeError, RbeOptimizer};
+use rbe_burn::{BopConfig, RbeAutodiffBackend, RbeBackend, RbeError, RbeOptimizer};
 
 use super::data::{DataError, Mnist, MnistBatcher, MnistSlice, TEST_LEN, TRAIN_LEN};
 use super::model::{Mlp, MlpRecord, ModelConfig, ModelError};
@@ -54,6 +54,12 @@ pub struct TrainingConfig {
     /// Evaluate on the first N test images only.
     #[config(default = "None")]
     pub test_limit: Option<usize>,
+    /// Bop's `gamma` for sign-blueprint bits that flip (`BitTraining::Flip`).
+    #[config(default = 1e-2)]
+    pub bop_gamma: f64,
+    /// Bop's flip threshold `tau`.
+    #[config(default = 1e-6)]
+    pub bop_tau: f64,
 }
 
 impl TrainingConfig {
@@ -304,6 +310,7 @@ where
     B::InnerBackend: RbeBackend,
 {
     config.validate()?;
+    super::report::reset_peak_rss();
     B::seed(device, config.seed);
     let model = config.model.try_init::<B>(device)?;
 
@@ -332,7 +339,12 @@ where
     let interrupter = Interrupter::new();
     let guard = Arc::new(Mutex::new(GuardState::default()));
     let optim = Guarded {
-        inner: RbeOptimizer::new(AdamConfig::new().init()),
+        inner: RbeOptimizer::new(AdamConfig::new().init())
+            .with_bit_flips(BopConfig {
+                gamma: config.bop_gamma,
+                tau: config.bop_tau,
+            })
+            .map_err(|err| TrainError::Model(ModelError::Rbe(err)))?,
         interrupter: interrupter.clone(),
         state: guard.clone(),
     };

@@ -9,7 +9,7 @@
 use burn::nn::{Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
-use rbe_burn::{RbeBackend, RbeError, RbeLinearConfig};
+use rbe_burn::{BitTraining, RbeBackend, RbeError, RbeLinearConfig, SeedFormat};
 use std::fmt;
 
 use crate::layer::{FLOAT_BYTES, Layer};
@@ -31,6 +31,14 @@ pub enum ProjectionKind {
         /// Whether the paper's state transitions move the CORDIC bits during training.
         transitions: bool,
     },
+    /// An `RbeLinear` in the sign-blueprint format (docs/math.md §9): one sign bit per cell
+    /// of square blocks of at most 64 cells, `w = mu + alpha * (2 bit - 1)`, no residual.
+    SignBlueprint {
+        /// Side of the square block; at most 8, so that a block fits in the 64 bits.
+        block_size: usize,
+        /// How the bits learn: straight-through latents or Bop-style flips.
+        bit_training: BitTraining,
+    },
 }
 
 impl ProjectionKind {
@@ -46,6 +54,18 @@ impl ProjectionKind {
                     .with_block_size(block_size)
                     .with_residual_rank(residual_rank)
                     .with_state_transitions(transitions),
+            ),
+            // The transition signal stays on: `Flip` reads it, and without it the bits of
+            // either rule would be frozen.
+            Self::SignBlueprint {
+                block_size,
+                bit_training,
+            } => Some(
+                RbeLinearConfig::new(d_input, d_output)
+                    .with_block_size(block_size)
+                    .with_format(SeedFormat::SignBlueprint)
+                    .with_bit_training(bit_training)
+                    .with_state_transitions(true),
             ),
         }
     }

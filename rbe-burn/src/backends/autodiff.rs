@@ -68,7 +68,7 @@ impl<B: RbeBackend, C: CheckpointStrategy> RbeBackend for Autodiff<B, C> {
         // inert.
         let probe = probe.unwrap_or_else(|| {
             Self::from_inner(B::float_zeros(
-                [spec.layout.num_blocks(), 4].into(),
+                [spec.layout.num_blocks(), spec.signal_width()].into(),
                 &B::float_device(&coords.primitive),
                 FloatDType::F32,
             ))

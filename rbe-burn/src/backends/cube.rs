@@ -8,7 +8,9 @@
 //!
 //! Launches per call: the closed-form forward 2 (the coefficients with the basis table,
 //! then one fused kernel), the CORDIC forward 1, the backward 3 to 6 (see
-//! `rbe_cubecl::kernels::backward`), the transitions 1.
+//! `rbe_cubecl::kernels::backward`), the transitions 1. Sign-blueprint layers: forward 1
+//! (`kernels::sign_forward`), backward 1 or 2 (`kernels::sign_backward`); their `rbe_decode`
+//! is the tensor-op one.
 
 use burn::tensor::Shape;
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -19,7 +21,8 @@ use cubecl::std::tensor::TensorHandle;
 use rbe_cubecl::kernels::{self, KernelDtypes};
 
 use crate::backend::RbeBackend;
-use crate::spec::{RbeGrads, RbeKernel, RbeSpec};
+use crate::sign;
+use crate::spec::{RbeGrads, RbeKernel, RbeSpec, SeedFormat};
 
 fn handle<R: CubeRuntime>(t: &CubeTensor<R>) -> TensorHandle<R> {
     TensorHandle::new(
@@ -62,9 +65,10 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
             into_contiguous(coords),
             into_contiguous(bits),
         );
-        let launch = match spec.kernel {
-            RbeKernel::ClosedForm => kernels::fused_closed_form_matmul::<R>,
-            RbeKernel::Cordic => kernels::fused_cordic_matmul::<R>,
+        let launch = match (spec.format, spec.kernel) {
+            (SeedFormat::SignBlueprint, _) => kernels::sign_forward::<R>,
+            (SeedFormat::Paper, RbeKernel::ClosedForm) => kernels::fused_closed_form_matmul::<R>,
+            (SeedFormat::Paper, RbeKernel::Cordic) => kernels::fused_cordic_matmul::<R>,
         };
         let y = launch(
             &x.client,
@@ -91,6 +95,25 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
             into_contiguous(bits),
         );
         let g = into_contiguous(grad_y);
+        if spec.format == SeedFormat::SignBlueprint {
+            // One launch for (alpha, mu) and the per-cell signal, one for `G W`.
+            let out = kernels::sign_backward(
+                &x.client,
+                dtypes(&x, &bits),
+                &handle(&x),
+                &handle(&g),
+                &handle(&coords),
+                &handle(&bits),
+                &spec.layout,
+                grad_x,
+                spec.transition_threshold.is_some(),
+            );
+            return RbeGrads {
+                x: out.grad_x.map(|dx| wrap(&x, dx)),
+                coords: wrap(&x, out.grad_coords),
+                transitions: out.cell_signal.map(|t| wrap(&x, t)),
+            };
+        }
         // One call: the coefficients and the projections are computed once and shared by
         // the gradients (rbe_cubecl::kernels::backward).
         let out = kernels::backward(
@@ -116,6 +139,9 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
         bits: IntTensor<Self>,
         spec: &RbeSpec,
     ) -> FloatTensor<Self> {
+        if spec.format == SeedFormat::SignBlueprint {
+            return sign::ops::decode::<Self>(coords, bits, spec);
+        }
         let (coords, bits) = (into_contiguous(coords), into_contiguous(bits));
         let w = kernels::cordic_decode(
             &coords.client,

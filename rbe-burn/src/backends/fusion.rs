@@ -149,7 +149,10 @@ impl<B: FusionBackend + RbeBackend> RbeBackend for Fusion<B> {
             outputs.push((x.shape.clone(), x.dtype));
         }
         if spec.transition_threshold.is_some() {
-            outputs.push((Shape::new([spec.layout.num_blocks(), 4]), x.dtype));
+            outputs.push((
+                Shape::new([spec.layout.num_blocks(), spec.signal_width()]),
+                x.dtype,
+            ));
         }
         let primitive = Primitive::Backward {
             spec: *spec,

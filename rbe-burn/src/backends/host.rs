@@ -14,7 +14,7 @@ use burn::tensor::{DType, Int, Tensor, TensorData, TensorMetadata};
 use rbe_cubecl::cpu;
 
 use crate::fallback;
-use crate::spec::{RbeGrads, RbeSpec};
+use crate::spec::{RbeGrads, RbeSpec, SeedFormat};
 
 /// The [`crate::RbeBackend`] methods of a [`HostBackend`]: every op goes to the shared
 /// host path. Expands inside an `impl RbeBackend for ...` block.
@@ -113,7 +113,11 @@ pub(crate) fn forward<B: HostBackend>(
     let device = B::float_device(&x);
     let (x, coords, bits) = (B::floats(x), B::floats(coords), B::ints(bits));
     let mut y = vec![0.0; batch * layout.rows];
-    cpu::forward(layout, &coords, &bits, &x, batch, &mut y).expect(SPEC);
+    match spec.format {
+        SeedFormat::Paper => cpu::forward(layout, &coords, &bits, &x, batch, &mut y),
+        SeedFormat::SignBlueprint => cpu::sign_forward(layout, &coords, &bits, &x, batch, &mut y),
+    }
+    .expect(SPEC);
     B::float_from_data(TensorData::new(y, [batch, layout.rows]), &device)
 }
 
@@ -137,6 +141,28 @@ pub(crate) fn backward<B: HostBackend>(
         B::ints(bits),
         B::floats(grad_y),
     );
+    let tensor = |values: Vec<f32>, cols: usize| {
+        let rows = values.len() / cols;
+        B::float_from_data(TensorData::new(values, [rows, cols]), &device)
+    };
+    if spec.format == SeedFormat::SignBlueprint {
+        let grads = cpu::sign_backward(
+            layout,
+            &coords,
+            &bits,
+            &x,
+            &grad_y,
+            batch,
+            want_grad_x,
+            spec.transition_threshold.is_some(),
+        )
+        .expect(SPEC);
+        return RbeGrads {
+            x: grads.x.map(|g| tensor(g, layout.cols)),
+            coords: tensor(grads.coords, 2),
+            transitions: grads.cell_signal.map(|t| tensor(t, spec.signal_width())),
+        };
+    }
     let grads = cpu::backward(
         layout,
         &coords,
@@ -148,10 +174,6 @@ pub(crate) fn backward<B: HostBackend>(
         spec.transition_threshold,
     )
     .expect(SPEC);
-    let tensor = |values: Vec<f32>, cols: usize| {
-        let rows = values.len() / cols;
-        B::float_from_data(TensorData::new(values, [rows, cols]), &device)
-    };
     RbeGrads {
         x: grads.x.map(|g| tensor(g, layout.cols)),
         coords: tensor(grads.coords, 2),
@@ -164,7 +186,7 @@ pub(crate) fn decode<B: HostBackend>(
     bits: IntTensor<B>,
     spec: &RbeSpec,
 ) -> FloatTensor<B> {
-    if !is_f32(&coords) {
+    if !is_f32(&coords) || spec.format == SeedFormat::SignBlueprint {
         return fallback::decode::<B>(coords, bits, spec);
     }
     let layout = &spec.layout;

@@ -67,6 +67,7 @@ fn check_autodiff<B: RbeBackend>(device: &B::Device, kernel: RbeKernel) {
             .map(|v| f64::from(v as f32))
             .collect();
         let spec = RbeSpec {
+            format: crate::SeedFormat::Paper,
             layout,
             kernel,
             transition_threshold: None,

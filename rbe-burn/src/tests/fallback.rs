@@ -41,6 +41,7 @@ fn tensor_op_bodies_match_the_native_path() {
         )
         .expect("valid seeds");
         let spec = RbeSpec {
+            format: crate::SeedFormat::Paper,
             layout,
             kernel: RbeKernel::ClosedForm,
             transition_threshold: Some(0.1),

@@ -15,6 +15,8 @@
 //!   §5).
 //! - [`transition_counts`], [`apply_transitions`]: docs/math.md §5.
 //! - [`decode`]: the dense weight, for inspection.
+//! - [`sign_forward`], [`sign_backward`]: the same layer for the sign-blueprint seed format
+//!   (docs/math.md §9), streaming one sign bit per weight at small batch.
 
 mod backward;
 mod basis;
@@ -23,6 +25,8 @@ mod coefficients;
 mod decode;
 mod forward;
 mod gemm;
+mod sign_backward;
+mod sign_forward;
 mod transitions;
 
 pub use backward::{Grads, backward};
@@ -30,7 +34,11 @@ pub use basis::Basis;
 pub use coefficients::Coefficients;
 pub use decode::decode;
 pub use forward::{forward, forward_with};
+pub use sign_backward::{SignGrads32, sign_backward};
+pub use sign_forward::sign_forward;
 pub use transitions::{apply_transitions, transition_counts};
 
+#[cfg(test)]
+mod sign_tests;
 #[cfg(test)]
 mod tests;

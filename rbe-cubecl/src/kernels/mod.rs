@@ -47,8 +47,12 @@ mod grad_input;
 mod launch;
 mod project;
 mod seed_gradients;
+mod sign_backward;
+mod sign_forward;
 mod transition_counts;
 
+#[cfg(all(test, feature = "wgpu"))]
+mod sign_tests;
 #[cfg(all(test, feature = "wgpu"))]
 mod test_utils;
 
@@ -63,4 +67,6 @@ pub use grad_input::grad_input;
 pub use launch::KernelDtypes;
 pub use project::{Projections, project_blocks};
 pub use seed_gradients::{BATCH_CHUNK, seed_gradients};
+pub use sign_backward::{SignBackward, sign_backward};
+pub use sign_forward::sign_forward;
 pub use transition_counts::transition_counts;

@@ -21,7 +21,9 @@ mod training;
 pub use encode::{SignEncodeReport, SignFit, encode_dense};
 pub use layer::{SignGrads, backward, decode_dense, forward};
 pub use seed::{SIGN_CELLS, SignBlueprint, SignParams, check_block, valid_mask};
-pub use training::{BopConfig, bop_step, latent_from_seeds, latent_to_seed, latent_to_seeds};
+pub use training::{
+    BopConfig, bop_block, bop_step, latent_from_seeds, latent_to_seed, latent_to_seeds,
+};
 
 #[cfg(test)]
 mod tests;

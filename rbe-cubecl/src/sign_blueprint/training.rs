@@ -122,19 +122,40 @@ pub fn bop_step(
     RbeError::check_len("signal", signal.len(), seeds.len())?;
     let mut flips = 0;
     for (s, seed) in seeds.iter_mut().enumerate() {
-        let mask = valid_mask(layout, s);
         let level = if seed.alpha() < 0.0 { -1.0 } else { 1.0 };
-        for k in (0..SIGN_CELLS).filter(|&k| mask >> k & 1 == 1) {
-            let m = &mut momentum[s][k];
-            *m = (1.0 - config.gamma) * *m + config.gamma * signal[s][k];
-            let up = seed.hi >> k & 1 == 1;
-            let cell_sign = if up { level } else { -level };
-            if m.abs() > config.tau && m.signum() == cell_sign {
-                seed.hi ^= 1 << k;
-                *m = 0.0;
-                flips += 1;
-            }
-        }
+        flips += bop_block(
+            &mut seed.hi,
+            &mut momentum[s],
+            &signal[s],
+            valid_mask(layout, s),
+            level,
+            config,
+        );
     }
     Ok(flips)
+}
+
+/// The rule of [`bop_step`] on one block's bits: cells outside `mask` are skipped; `level`
+/// is `sign(alpha)` (`1.0` when bit 1 is the upper level). Returns the number of flips.
+pub fn bop_block(
+    bits: &mut u64,
+    momentum: &mut [f64; SIGN_CELLS],
+    signal: &[f64; SIGN_CELLS],
+    mask: u64,
+    level: f64,
+    config: BopConfig,
+) -> usize {
+    let mut flips = 0;
+    for k in (0..SIGN_CELLS).filter(|&k| mask >> k & 1 == 1) {
+        let m = &mut momentum[k];
+        *m = (1.0 - config.gamma) * *m + config.gamma * signal[k];
+        let up = *bits >> k & 1 == 1;
+        let cell_sign = if up { level } else { -level };
+        if m.abs() > config.tau && m.signum() == cell_sign {
+            *bits ^= 1 << k;
+            *m = 0.0;
+            flips += 1;
+        }
+    }
+    flips
 }
