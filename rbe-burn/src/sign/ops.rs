@@ -4,20 +4,13 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{Int, Tensor, TensorPrimitive};
+use burn::tensor::{Int, Tensor};
 use rbe_cubecl::BlockLayout;
 use rbe_cubecl::sign_blueprint::SIGN_CELLS;
 
 use super::cells;
+use crate::fallback::{float, prim};
 use crate::spec::{RbeGrads, RbeSpec};
-
-fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(t))
-}
-
-fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
-    t.into_primitive().tensor()
-}
 
 /// Cell values `[n_blocks, 64]` laid out as the `[rows, cols]` matrix.
 fn cells_to_matrix<B: Backend>(cells: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 2> {
