@@ -250,3 +250,19 @@ fn print_gravity(epochs: usize, runs: &[FitExperiment]) {
     }
     println!("(best RMSE: the lowest loss seen at any epoch; transitions use threshold 0.1)");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole program, every table printed, with a short gravity fit: `cargo test` runs
+    /// it in the same build as the other tests instead of a separate `cargo run`.
+    #[test]
+    fn the_program_runs_end_to_end_with_a_short_gravity_fit() {
+        let args = Args {
+            gravity_epochs: 200,
+            gravity_lrs: DEFAULT_GRAVITY_LRS.to_vec(),
+        };
+        run(&args).unwrap();
+    }
+}

@@ -11,7 +11,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use super::{MIN_NORM, asinh_odd, c2, clamp_tangent, dot, norm, poincare, sq_norm, sqrt_c2};
+use super::{MIN_NORM, asinh_odd, c2, clamp_tangent, dot, norm, poincare, small, sq_norm, sqrt_c2};
 
 /// Points are kept within hyperbolic distance `MAX_DIST/sqrt(c)` of the origin. Their
 /// coordinates are then at most `cosh(16)/sqrt(c) = 4.4e6/sqrt(c)`, an exponential map from
@@ -67,7 +67,9 @@ fn delta<B: Backend>(x: &Tensor<B, 2>, y: &Tensor<B, 2>, c: &Tensor<B, 1>) -> Te
     let (nx, ny) = (norm(&xs), norm(&ys));
     let a = asinh_odd(nx.clone() * sc.clone());
     let b = asinh_odd(ny.clone() * sc);
-    let radial = (a - b).mul_scalar(0.5).sinh().square().mul_scalar(2.0);
+    let radial = small::sinh((a - b).mul_scalar(0.5))
+        .square()
+        .mul_scalar(2.0);
     let angular = sq_norm(&(xs / nx.clone() - ys / ny.clone())) * nx * ny * c2(c);
     (radial + angular.mul_scalar(0.5)).clamp_min(MIN_NORM * MIN_NORM)
 }
@@ -104,7 +106,7 @@ pub fn expmap<B: Backend>(x: Tensor<B, 2>, v: Tensor<B, 2>, c: Tensor<B, 1>) -> 
     let sc = sqrt_c2(&c);
     let vn = tangent_norm(&x, &v, &c);
     let theta = (vn.clone() * sc.clone()).clamp_max(MAX_DIST);
-    let out = x * theta.clone().cosh() + v * (theta.sinh() / (vn * sc));
+    let out = x * theta.clone().cosh() + v * (small::sinh(theta) / (vn * sc));
     project(out, c)
 }
 
@@ -141,7 +143,7 @@ pub fn expmap0<B: Backend>(v: Tensor<B, 2>, c: Tensor<B, 1>) -> Tensor<B, 2> {
     let vn = norm(&vs);
     let theta = (vn.clone() * sc.clone()).clamp_max(MAX_DIST);
     let t = theta.clone().cosh() / sc.clone();
-    let s = vs * (theta.sinh() / (vn * sc));
+    let s = vs * (small::sinh(theta) / (vn * sc));
     join(t, s)
 }
 

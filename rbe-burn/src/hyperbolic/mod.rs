@@ -24,6 +24,8 @@
 //!   the maps divide by norms; below the floor the gradient of the norm is 0, which is the
 //!   correct limit of every `f(|x|) x / |x|` used here;
 //! - `artanh` arguments are clamped to `ATANH_MAX < 1`;
+//! - `tanh`, `artanh`, `sinh` and `asinh` switch to their Taylor series near 0, where GPU
+//!   libraries' `exp`/`ln` forms cancel (`small`);
 //! - conformal factors `1 - c|x|^2` are clamped to `MIN_GAP > 0`;
 //! - outputs of the exponential maps and Möbius operations are projected into the ball of
 //!   radius `(1 - BALL_EPS)/sqrt(c)` ([`poincare::project`]) or onto the part of the
@@ -39,6 +41,7 @@ pub mod linear;
 pub mod lorentz;
 pub mod mlr;
 pub mod poincare;
+mod small;
 
 pub use curvature::{Curvature, CurvatureConfig};
 pub use error::HyperbolicError;
@@ -93,7 +96,7 @@ pub(crate) fn dot<B: Backend>(x: &Tensor<B, 2>, y: &Tensor<B, 2>) -> Tensor<B, 2
 /// `artanh(min(z, ATANH_MAX))` for `z >= 0`: `artanh(1)` is infinite, and rounding can push
 /// `sqrt(c)|x|` to 1 at the projection radius.
 pub(crate) fn artanh_clamped<B: Backend, const D: usize>(z: Tensor<B, D>) -> Tensor<B, D> {
-    z.clamp_max(ATANH_MAX).atanh()
+    small::atanh(z.clamp_max(ATANH_MAX))
 }
 
 /// `asinh(x)` computed as `s * asinh(s * x)` with `s = ±1` the sign of `x` (`+1` at 0):
@@ -108,7 +111,7 @@ pub(crate) fn asinh_odd<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B
         .float()
         .mul_scalar(2.0)
         .sub_scalar(1.0);
-    (x * s.clone()).asinh() * s
+    small::asinh(x * s.clone()) * s
 }
 
 /// Tangent-vector coordinates clamped to `±TANGENT_MAX`, so squared norms cannot overflow.

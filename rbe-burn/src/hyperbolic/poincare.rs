@@ -9,7 +9,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::{
-    BALL_EPS, MIN_GAP, artanh_clamped, asinh_odd, c2, clamp_tangent, dot, norm, sq_norm, sqrt_c2,
+    BALL_EPS, MIN_GAP, artanh_clamped, asinh_odd, c2, clamp_tangent, dot, norm, small, sq_norm,
+    sqrt_c2,
 };
 
 /// `1 - c|x|^2` per row, `[n, 1]`, floored at [`super::MIN_GAP`]: it is divided by, and
@@ -83,7 +84,7 @@ pub fn expmap0<B: Backend>(v: Tensor<B, 2>, c: Tensor<B, 1>) -> Tensor<B, 2> {
     let v = clamp_tangent(v);
     let sc = sqrt_c2(&c);
     let scaled = norm(&v) * sc;
-    let factor = scaled.clone().tanh() / scaled;
+    let factor = small::tanh(scaled.clone()) / scaled;
     project(v * factor, c)
 }
 
@@ -110,7 +111,7 @@ pub fn expmap<B: Backend>(x: Tensor<B, 2>, v: Tensor<B, 2>, c: Tensor<B, 1>) -> 
     let vn = norm(&v);
     // lambda_x |v| / 2 = |v| / (1 - c|x|^2).
     let arg = vn.clone() * sc.clone() / gap(&x, &c);
-    let step = v * (arg.tanh() / (vn * sc));
+    let step = v * (small::tanh(arg) / (vn * sc));
     mobius_add(x, step, c)
 }
 

@@ -52,7 +52,14 @@ fn fd_grads(
     (d_x, d_coords)
 }
 
-fn check_autodiff<B: RbeBackend>(device: &B::Device, kernel: RbeKernel) {
+/// The op's gradients against finite differences of the f64 reference and the reference's
+/// analytic backward; with `against_burn_autodiff`, also against Burn's autodiff of the
+/// tensor-op decode followed by a matmul.
+fn check_autodiff<B: RbeBackend>(
+    device: &B::Device,
+    kernel: RbeKernel,
+    against_burn_autodiff: bool,
+) {
     type Ad<B> = Autodiff<B>;
     let mut rng = rng(21);
     for (layout, batch) in cases(&mut rng, 8) {
@@ -106,7 +113,6 @@ fn check_autodiff<B: RbeBackend>(device: &B::Device, kernel: RbeKernel) {
             )
         };
         let (gx, gc) = run(true);
-        let (bx, bc) = run(false);
         let (fx, fc) = fd_grads(&p, &layout, &x, &u, batch);
         let reference = layer_backward(&p, &layout, &x, &u, batch, 0.1).unwrap();
         let want_c: Vec<f64> = reference
@@ -126,14 +132,17 @@ fn check_autodiff<B: RbeBackend>(device: &B::Device, kernel: RbeKernel) {
             max_rel_err(&gc, &want_c) < 1e-5,
             "grad_coords vs reference: {ctx}"
         );
-        assert!(
-            max_rel_err(&gx, &bx) < 1e-5,
-            "grad_x vs Burn autodiff: {ctx}"
-        );
-        assert!(
-            max_rel_err(&gc, &bc) < 1e-5,
-            "grad_coords vs Burn autodiff: {ctx}"
-        );
+        if against_burn_autodiff {
+            let (bx, bc) = run(false);
+            assert!(
+                max_rel_err(&gx, &bx) < 1e-5,
+                "grad_x vs Burn autodiff: {ctx}"
+            );
+            assert!(
+                max_rel_err(&gc, &bc) < 1e-5,
+                "grad_coords vs Burn autodiff: {ctx}"
+            );
+        }
     }
 }
 
@@ -185,15 +194,25 @@ fn check_transitions<B: RbeBackend>(device: &B::Device) {
     }
 }
 
-backend_tests!(autodiff_gradients, |B, device| {
-    check_autodiff::<B>(device, RbeKernel::ClosedForm)
+backend_tests!(autodiff_gradients, [ndarray, flex], |B, device| {
+    check_autodiff::<B>(device, RbeKernel::ClosedForm, true)
 });
+
+// On WGPU (both kernels) the comparison with Burn's autodiff of the tensor-op decode is left
+// out: on lavapipe that decode and its backward took 40 to 70 s per case (most of CI's
+// budget), and it is the CPU path's reference, not WGPU's. The kernels' gradients are still
+// checked against finite differences and the f64 reference on every case.
+backend_tests!(
+    autodiff_gradients_kernels,
+    [wgpu_cube, wgpu_fusion],
+    |B, device| check_autodiff::<B>(device, RbeKernel::ClosedForm, false)
+);
 
 // Only the CubeCL kernels have a CORDIC loop (see `op.rs`).
 backend_tests!(
     autodiff_gradients_cordic,
     [wgpu_cube, wgpu_fusion],
-    |B, device| check_autodiff::<B>(device, RbeKernel::Cordic)
+    |B, device| check_autodiff::<B>(device, RbeKernel::Cordic, false)
 );
 
 backend_tests!(transitions_follow_paper_loop, |B, device| {

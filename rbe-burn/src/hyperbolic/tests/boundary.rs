@@ -108,9 +108,11 @@ fn check_values_finite<B: Backend>(device: &B::Device) {
     }
 }
 
-backend_tests!(values_finite_at_boundary, |B, device| {
-    check_values_finite::<B>(device)
-});
+backend_tests!(
+    values_finite_at_boundary,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| { check_values_finite::<B>(device) }
+);
 
 fn check_grads_finite<B: Backend>(device: &B::Device) {
     type A<B> = Autodiff<B>;
@@ -151,6 +153,8 @@ fn check_grads_finite<B: Backend>(device: &B::Device) {
     }
 }
 
-backend_tests!(gradients_finite_at_boundary, |B, device| {
-    check_grads_finite::<B>(device)
-});
+backend_tests!(
+    gradients_finite_at_boundary,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| { check_grads_finite::<B>(device) }
+);

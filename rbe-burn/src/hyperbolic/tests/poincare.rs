@@ -48,9 +48,11 @@ fn check_exp0_log0<B: Backend>(device: &B::Device) {
     }
 }
 
-backend_tests!(exp0_log0_roundtrip, |B, device| check_exp0_log0::<B>(
-    device
-));
+backend_tests!(
+    exp0_log0_roundtrip,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| check_exp0_log0::<B>(device)
+);
 
 /// `exp_x(log_x(y)) = y` (measured as a hyperbolic distance) and `log_x(exp_x(v)) = v`
 /// (measured in the Riemannian norm at `x`).
@@ -107,9 +109,11 @@ fn check_exp_log_at_point<B: Backend>(device: &B::Device) {
     }
 }
 
-backend_tests!(exp_log_at_point_roundtrip, |B, device| {
-    check_exp_log_at_point::<B>(device)
-});
+backend_tests!(
+    exp_log_at_point_roundtrip,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| { check_exp_log_at_point::<B>(device) }
+);
 
 /// `x ⊕ 0 = 0 ⊕ x = x`, `(-x) ⊕ x = 0` at every radius, left cancellation
 /// `(-x) ⊕ (x ⊕ y) = y`, and agreement with the textbook formula.
@@ -149,7 +153,11 @@ fn check_mobius<B: Backend>(device: &B::Device) {
     assert!(max_abs_diff(&back, &y32) < 1e-4, "(-x) + (x + y) = y");
 }
 
-backend_tests!(mobius_identities, |B, device| check_mobius::<B>(device));
+backend_tests!(
+    mobius_identities,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| check_mobius::<B>(device)
+);
 
 /// The distance against `2/sqrt(c) artanh(sqrt(c)|(-x) ⊕ y|)` in f64, symmetry, `d(x, x) = 0`.
 fn check_distance<B: Backend>(device: &B::Device) {
@@ -182,9 +190,11 @@ fn check_distance<B: Backend>(device: &B::Device) {
     }
 }
 
-backend_tests!(distance_matches_artanh_form, |B, device| {
-    check_distance::<B>(device)
-});
+backend_tests!(
+    distance_matches_artanh_form,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| { check_distance::<B>(device) }
+);
 
 /// The Möbius matrix-vector product is Ganea's formula, and exactly 0 for `Mx = 0`.
 fn check_matvec<B: Backend>(device: &B::Device) {
@@ -211,9 +221,11 @@ fn check_matvec<B: Backend>(device: &B::Device) {
     assert!(zero.iter().all(|v| *v == 0.0));
 }
 
-backend_tests!(mobius_matvec_is_ganea, |B, device| check_matvec::<B>(
-    device
-));
+backend_tests!(
+    mobius_matvec_is_ganea,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| check_matvec::<B>(device)
+);
 
 /// `project` leaves inner points alone and pulls outer ones to `(1 - 1e-5)/sqrt(c)`.
 fn check_project<B: Backend>(device: &B::Device) {
@@ -231,4 +243,8 @@ fn check_project<B: Backend>(device: &B::Device) {
     }
 }
 
-backend_tests!(project_onto_ball, |B, device| check_project::<B>(device));
+backend_tests!(
+    project_onto_ball,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| check_project::<B>(device)
+);
