@@ -2,10 +2,9 @@
 //!
 //! The geometry and layers run on NdArray, Flex and WGPU (f32, through
 //! [`crate::tests::backend_tests`]; on WGPU as `burn::backend::Wgpu` builds it, with fusion:
-//! they are tensor ops only, and on lavapipe each WGPU variant costs minutes of CI), checked against identities and an f64 host reference
-//! (`reference`); the finite-difference gradient checks run in f64 on `NdArray<f64>` and, in
-//! f32 with a coarse step, on every backend (WGPU's gradients against differences taken on
-//! Flex).
+//! they are tensor ops only, and on lavapipe each WGPU variant costs minutes of CI), checked
+//! against identities and an f64 host reference (`reference`); the finite-difference gradient
+//! checks run in f64 on `NdArray<f64>` and, in f32 with a coarse step, on every backend.
 
 mod boundary;
 mod cross;
