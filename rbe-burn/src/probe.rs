@@ -39,9 +39,14 @@ pub(crate) struct TransitionProbe<B: Backend> {
 
 impl<B: Backend> TransitionProbe<B> {
     /// A zero `[n_blocks, width]` probe (`width`: [`crate::SeedFormat::signal_width`]);
-    /// `tracked` on autodiff backends that train.
+    /// `tracked` on autodiff backends that train. An untracked probe holds `[0, width]`.
     pub fn new(n_blocks: usize, width: usize, device: &B::Device, tracked: bool) -> Self {
-        let leaf = Tensor::zeros([n_blocks, width], device);
+        // An untracked probe never reaches the op. Zeros for every block would cost 16 bytes
+        // per seed in the paper's format and 256 in the sign blueprint's, where a 4096x4096
+        // layer at inference (or straight-through training) would hold 64 MiB of them, as
+        // much as the dense weight the seeds replace.
+        let rows = if tracked { n_blocks } else { 0 };
+        let leaf = Tensor::zeros([rows, width], device);
         Self {
             leaf: if tracked { leaf.require_grad() } else { leaf },
         }
@@ -103,5 +108,29 @@ impl ParamPath {
     /// The current path, e.g. `hidden.seeds.coords`.
     pub fn dotted(&self) -> String {
         self.names.join(".")
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use burn::backend::Autodiff;
+
+    use super::TransitionProbe;
+    use crate::tests::Flex;
+
+    #[test]
+    fn only_a_tracked_probe_holds_a_row_per_block() {
+        let device = &Default::default();
+        let tracked = TransitionProbe::<Autodiff<Flex>>::new(10, 64, device, true);
+        assert_eq!(tracked.leaf.dims(), [10, 64]);
+        assert!(tracked.op_input().is_some());
+        // Untracked: inference, or straight-through training (whose latent weights carry the
+        // signal instead).
+        let untracked = TransitionProbe::<Autodiff<Flex>>::new(10, 64, device, false);
+        assert_eq!(untracked.leaf.dims(), [0, 64]);
+        assert!(untracked.op_input().is_none());
+        // Resizing keeps both the width and whether it is tracked.
+        assert_eq!(untracked.on(7, device).leaf.dims(), [0, 64]);
+        assert_eq!(tracked.on(7, device).leaf.dims(), [7, 64]);
     }
 }
