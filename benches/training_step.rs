@@ -16,11 +16,19 @@
 //!   target, where RBE's smaller arithmetic can show. `RBE_BENCH_WIDE` (the width, 4096),
 //!   `RBE_BENCH_WIDE_BATCHES` (64), `RBE_BENCH_WIDE_BLOCKS` (32).
 //!
-//! Each RBE model runs once per entry of `RBE_BENCH_TRANSITIONS` (`on,off`):
+//! Each paper-format RBE model runs once per entry of `RBE_BENCH_TRANSITIONS` (`on,off`):
 //! `RbeLinearConfig::with_state_transitions`, the backward computing the transition counts
-//! or not. The dense model uses plain Adam; the RBE models Adam wrapped in `RbeOptimizer`
-//! (which applies the counts, if any). Inputs are random: timing does not depend on the
-//! values. `RBE_BENCH_KERNELS` and the effort variables apply as in `linear_forward`.
+//! or not. Blocks of at most 64 cells also run the sign-blueprint format once per entry of
+//! `RBE_BENCH_SIGN` (`ste,flip`; `none` skips): bits trained straight-through (variant
+//! `rbe-sign-ste`) or by Bop flips (`rbe-sign-flip`, `RbeOptimizer`'s default Bop settings).
+//! The dense model uses plain Adam; the RBE models Adam wrapped in `RbeOptimizer` (which
+//! applies the counts, if any). Inputs are random: timing does not depend on the values.
+//! `RBE_BENCH_KERNELS` and the effort variables apply as in `linear_forward`.
+//!
+//! Every case also records its training memory (`Record::training_memory`): what the model,
+//! its optimizer state and any training-only state hold after the timed steps, and the
+//! extra peak of one more step.
+//!
 //! Results go to `benches/results/training_step-<backend>-<machine>.json`; the wide model's
 //! cases are keyed `<width>x<width>/...`, the MLP's `784x10/...`.
 
@@ -33,7 +41,9 @@ use burn::tensor::{Distribution, Int, Tensor};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use rbe::RbeAutodiffBackend;
-use rbe::{RbeBackend, RbeKernel, RbeLinear, RbeLinearConfig, RbeOptimizer};
+use rbe::{
+    BitTraining, RbeBackend, RbeKernel, RbeLinear, RbeLinearConfig, RbeOptimizer, SeedFormat,
+};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
 mod common;
@@ -41,7 +51,7 @@ mod common;
 use common::backends::{BenchBackend, PerBackend, for_each_selected, sync};
 use common::grid::{self, Effort};
 use common::results::{Case, Results};
-use common::schema::BackendInfo;
+use common::schema::{BackendInfo, TrainingMemoryRecord};
 use common::timing::{self, Stats, measure};
 
 const PIXELS: usize = 784;
@@ -142,18 +152,20 @@ fn train_step<B: AutodiffBackend, M: Trainable<B>>(
     optim.step(LEARNING_RATE, model, grads)
 }
 
-/// Times training steps of `model` (rotating `data`); `None` when filtered out.
-fn time_steps<B: AutodiffBackend, M: Trainable<B>>(
+/// Times training steps of the model `build` makes (rotating `data`), then measures its
+/// training memory; `None` when filtered out.
+fn time_steps<B: BenchBackend, M: Trainable<Ad<B>>>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     effort: &Effort,
     device: &B::Device,
-    model: M,
-    mut optim: impl Optimizer<M, B>,
-    data: &[(Tensor<B, 2>, M::Target)],
-) -> Option<Stats> {
-    let mut model = Some(model);
-    measure(
+    build: impl FnOnce() -> M,
+    mut optim: impl Optimizer<M, Ad<B>>,
+    data: &[(Tensor<Ad<B>, 2>, M::Target)],
+) -> Option<(Stats, TrainingMemoryRecord)> {
+    let before = B::bytes_in_use(device);
+    let mut model = Some(build());
+    let stats = measure(
         group,
         id,
         effort,
@@ -163,33 +175,102 @@ fn time_steps<B: AutodiffBackend, M: Trainable<B>>(
             let current = model.take().expect("model is put back after every step");
             model = Some(train_step(current, &mut optim, inputs, target));
         },
-    )
+    )?;
+    // The timed steps have created every piece of optimizer state, so what is held now is
+    // what training this model keeps between steps.
+    sync::<B>(device);
+    let resident_bytes = B::bytes_in_use(device).saturating_sub(before);
+    let (inputs, target) = data[0].clone();
+    let current = model.take().expect("model is put back after every step");
+    let (_, step_peak_bytes) = B::peak_during(device, || {
+        let next = train_step(current, &mut optim, inputs, target);
+        sync::<B>(device);
+        next
+    });
+    Some((
+        stats,
+        TrainingMemoryRecord {
+            resident_bytes,
+            step_peak_bytes,
+        },
+    ))
+}
+
+/// How the RBE layers of a variant store and train their weights.
+#[derive(Debug, Clone, Copy)]
+enum Scheme {
+    /// The paper's seed format, run by `kernel`, with or without state transitions.
+    Paper {
+        kernel: RbeKernel,
+        transitions: bool,
+    },
+    /// The sign-blueprint format, its bits trained as given.
+    Sign(BitTraining),
 }
 
 /// One RBE configuration of a model.
 #[derive(Debug, Clone, Copy)]
 struct RbeVariant {
     block: usize,
-    kernel: RbeKernel,
-    transitions: bool,
+    scheme: Scheme,
 }
 
 impl RbeVariant {
-    /// `rbe-closed-form-transitions-on`, ...
+    /// `rbe-closed-form-transitions-on`, ..., `rbe-sign-ste`, `rbe-sign-flip`.
     fn name(&self) -> String {
-        format!(
-            "{}-transitions-{}",
-            grid::kernel_variant(self.kernel),
-            if self.transitions { "on" } else { "off" }
-        )
+        match self.scheme {
+            Scheme::Paper {
+                kernel,
+                transitions,
+            } => format!(
+                "{}-transitions-{}",
+                grid::kernel_variant(kernel),
+                if transitions { "on" } else { "off" }
+            ),
+            Scheme::Sign(BitTraining::StraightThrough) => "rbe-sign-ste".into(),
+            Scheme::Sign(BitTraining::Flip) => "rbe-sign-flip".into(),
+        }
+    }
+
+    /// Whether the backward produces the paper's transition counts; `None` for the sign
+    /// format, whose bits move by their own rule.
+    fn transitions(&self) -> Option<bool> {
+        match self.scheme {
+            Scheme::Paper { transitions, .. } => Some(transitions),
+            Scheme::Sign(_) => None,
+        }
     }
 
     fn layer<B: RbeBackend>(&self, d_in: usize, d_out: usize, device: &B::Device) -> RbeLinear<B> {
-        RbeLinearConfig::new(d_in, d_out)
-            .with_block_size(self.block)
-            .with_kernel(self.kernel)
-            .with_state_transitions(self.transitions)
-            .init(device)
+        let config = RbeLinearConfig::new(d_in, d_out).with_block_size(self.block);
+        match self.scheme {
+            Scheme::Paper {
+                kernel,
+                transitions,
+            } => config
+                .with_kernel(kernel)
+                .with_state_transitions(transitions),
+            Scheme::Sign(training) => config
+                .with_format(SeedFormat::SignBlueprint)
+                .with_bit_training(training),
+        }
+        .init(device)
+    }
+}
+
+/// `ste` / `flip` entries of `RBE_BENCH_SIGN` (`none` selects neither).
+struct SignTraining(Option<BitTraining>);
+
+impl std::str::FromStr for SignTraining {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ste" => Ok(Self(Some(BitTraining::StraightThrough))),
+            "flip" => Ok(Self(Some(BitTraining::Flip))),
+            "none" => Ok(Self(None)),
+            other => Err(format!("`{other}` is none of `ste`, `flip`, `none`")),
+        }
     }
 }
 
@@ -215,16 +296,29 @@ fn variants(blocks: &[usize]) -> Vec<RbeVariant> {
         .map(|s| s.0)
         .collect();
     let kernels = grid::kernels();
+    let sign: Vec<BitTraining> = grid::list::<SignTraining>("RBE_BENCH_SIGN", "ste,flip")
+        .into_iter()
+        .filter_map(|s| s.0)
+        .collect();
     let mut out = Vec::new();
     for &block in blocks {
         for &kernel in &kernels {
             for &transitions in &transitions {
                 out.push(RbeVariant {
                     block,
-                    kernel,
-                    transitions,
+                    scheme: Scheme::Paper {
+                        kernel,
+                        transitions,
+                    },
                 });
             }
+        }
+        // The sign blueprint holds one bit per cell: blocks of at most 64 cells.
+        if block * block <= 64 {
+            out.extend(sign.iter().map(|&training| RbeVariant {
+                block,
+                scheme: Scheme::Sign(training),
+            }));
         }
     }
     out
@@ -260,50 +354,53 @@ impl<B: BenchBackend> Section<'_, '_, '_, B> {
         }
     }
 
-    /// Times the dense model and records it.
+    /// Times the dense model `build` makes and records it.
     fn dense<M: Trainable<Ad<B>>>(
         &mut self,
-        model: M,
+        build: impl FnOnce() -> M,
         optim: impl Optimizer<M, Ad<B>>,
         data: &[(Tensor<Ad<B>, 2>, M::Target)],
     ) -> Option<Stats> {
         let case = self.case("dense", None);
-        let stats = time_steps(
+        let (stats, memory) = time_steps::<B, M>(
             self.group,
             &case.key(),
             &self.effort,
             &self.device,
-            model,
+            build,
             optim,
             data,
         )?;
-        self.results.push(&case, stats, None, None).model = Some(self.model.clone());
+        let record = self.results.push(&case, stats, None, None);
+        record.model = Some(self.model.clone());
+        record.training_memory = Some(memory);
         Some(stats)
     }
 
-    /// Times one RBE model and records it against `dense`.
+    /// Times the RBE model `build` makes for `variant` and records it against `dense`.
     fn rbe<M: Trainable<Ad<B>>>(
         &mut self,
         variant: RbeVariant,
-        model: M,
+        build: impl FnOnce() -> M,
         data: &[(Tensor<Ad<B>, 2>, M::Target)],
         dense: Option<Stats>,
     ) {
         let case = self.case(&variant.name(), Some(variant.block));
         let optim = RbeOptimizer::new(AdamConfig::new().init());
-        let stats = time_steps(
+        let measured = time_steps::<B, M>(
             self.group,
             &case.key(),
             &self.effort,
             &self.device,
-            model,
+            build,
             optim,
             data,
         );
-        if let Some(stats) = stats {
+        if let Some((stats, memory)) = measured {
             let record = self.results.push(&case, stats, dense, None);
             record.model = Some(self.model.clone());
-            record.transitions = Some(variant.transitions);
+            record.transitions = variant.transitions();
+            record.training_memory = Some(memory);
         }
     }
 }
@@ -339,14 +436,14 @@ fn mlp<B: BenchBackend>(
             d_output: CLASSES,
             batch,
         };
-        let dense = DenseMlp::<Ad<B>> {
+        let dense = || DenseMlp::<Ad<B>> {
             hidden: LinearConfig::new(PIXELS, HIDDEN).init(device),
             head: LinearConfig::new(HIDDEN, CLASSES).init(device),
             activation: Relu::new(),
         };
         let dense_stats = section.dense(dense, AdamConfig::new().init(), &data);
         for &variant in &variants {
-            let model = RbeMlp::<Ad<B>> {
+            let model = || RbeMlp::<Ad<B>> {
                 hidden: variant.layer(PIXELS, HIDDEN, device),
                 head: variant.layer(HIDDEN, CLASSES, device),
                 activation: Relu::new(),
@@ -391,12 +488,12 @@ fn wide<B: BenchBackend>(
             d_output: width,
             batch,
         };
-        let dense = DenseWide::<Ad<B>> {
+        let dense = || DenseWide::<Ad<B>> {
             layer: LinearConfig::new(width, width).init(device),
         };
         let dense_stats = section.dense(dense, AdamConfig::new().init(), &data);
         for &variant in &variants {
-            let model = RbeWide::<Ad<B>> {
+            let model = || RbeWide::<Ad<B>> {
                 layer: variant.layer(width, width, device),
             };
             section.rbe(variant, model, &data, dense_stats);

@@ -116,6 +116,7 @@ impl Results {
             compute_bound: None,
             model: None,
             transitions: None,
+            training_memory: None,
         });
         self.file.records.last_mut().expect("just pushed")
     }

@@ -95,6 +95,9 @@ pub struct Record {
     /// Whether the RBE layers produced state transitions (`training_step`, RBE variants).
     #[serde(default)]
     pub transitions: Option<bool>,
+    /// Memory of training (`training_step`). Absent in files written before it existed.
+    #[serde(default)]
+    pub training_memory: Option<TrainingMemoryRecord>,
 }
 
 /// What RBE's forward would take if it ran its multiply-adds as fast as the backend's dense
@@ -111,6 +114,20 @@ pub struct ComputeBound {
     /// `median_ns / bound_ns`: 1 means RBE runs at the dense GEMM's rate; 4 means 4x
     /// slower than its bound.
     pub ratio: f64,
+}
+
+/// Memory of training one model, as far as the backend lets it be seen (on Flex and NdArray
+/// the Rust heap, so host-side optimizer state counts too; on CubeCL backends device memory
+/// only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingMemoryRecord {
+    /// Bytes held after the timed steps minus before the model was built: parameters,
+    /// optimizer state (Adam's moments) and training-only state (the latent weights of
+    /// straight-through sign bits, Bop's per-cell averages).
+    pub resident_bytes: u64,
+    /// Upper bound of the extra bytes one further step allocated at its peak (activations,
+    /// gradients, the updated parameters).
+    pub step_peak_bytes: u64,
 }
 
 /// Memory of one forward call, as far as the backend lets it be seen.

@@ -230,27 +230,35 @@ fn training_step(out: &mut String, run: &RunFile) {
          layers `RbeLinear`); `WxW` is one `W x W` layer with a mean-squared-error loss. The \
          dense models use Adam, the RBE models Adam inside `RbeOptimizer`. **transitions** \
          says whether the backward produced the paper's state-transition counts (records \
-         without the field predate the switch and had them on). **x dense** above 1: RBE \
-         is faster.\n\n\
-         | model | batch | variant | block | transitions | median | x dense |\n\
-         |---|---:|---|---:|---|---:|---:|\n",
+         without the field predate the switch and had them on; the sign-blueprint variants \
+         `rbe-sign-ste` and `rbe-sign-flip` train their bits straight-through or by Bop \
+         flips instead). **x dense** above 1: RBE is faster. **resident** is what the model, \
+         its optimizer state and any training-only state hold between steps; **step peak** \
+         the extra bytes one step allocates at its peak (both as the backend's memory probe \
+         sees them; `-` in records that predate the measurement).\n\n\
+         | model | batch | variant | block | transitions | median | x dense | resident | step peak |\n\
+         |---|---:|---|---:|---|---:|---:|---:|---:|\n",
     );
     for r in &run.records {
         let transitions = match (r.block, r.transitions) {
             (None, _) => "-",
             (Some(_), Some(true)) => "on",
             (Some(_), Some(false)) => "off",
+            (Some(_), None) if r.variant.starts_with("rbe-sign") => "-",
             (Some(_), None) => "on (older record)",
         };
+        let memory = r.training_memory.as_ref();
         writeln!(
             out,
-            "| {} | {} | {} | {} | {transitions} | {} | {} |",
+            "| {} | {} | {} | {} | {transitions} | {} | {} | {} | {} |",
             model_label(r),
             r.batch,
             r.variant,
             r.block.map_or("-".into(), |b| b.to_string()),
             time(Some(r)),
             speedup(Some(r)),
+            bytes(memory.map(|m| m.resident_bytes)),
+            bytes(memory.map(|m| m.step_peak_bytes)),
         )
         .unwrap();
     }

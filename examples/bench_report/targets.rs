@@ -362,8 +362,10 @@ fn training_summary(out: &mut String, run: &RunFile) {
             r.batch,
             r.block.unwrap_or(0),
             match r.transitions {
-                Some(false) => "off",
-                _ => "on",
+                Some(false) => "off".to_string(),
+                // The sign blueprint's bits move by their own rule, named by the variant.
+                None if r.variant.starts_with("rbe-sign") => format!("- ({})", r.variant),
+                _ => "on".to_string(),
             },
             r.dense_median_ns.map_or("-".into(), ns),
             ns(r.median_ns),
