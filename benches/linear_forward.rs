@@ -23,7 +23,7 @@
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rbe::{RbeLinear, RbeLinearConfig, SeedFormat};
+use rbe::{BitTraining, PaperFormat, RbeLinear, RbeLinearConfig, SignFormat};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
 mod common;
@@ -128,7 +128,7 @@ impl PerBackend for LinearForward<'_> {
                     let (layer, bytes) = with_param_bytes::<B, _>(&device, || {
                         let layer = RbeLinearConfig::new(shape.d_input, shape.d_output)
                             .with_block_size(block)
-                            .with_format(SeedFormat::SignBlueprint)
+                            .with_format(SignFormat::new(BitTraining::StraightThrough).into())
                             .init::<B>(&device);
                         let _ = (layer.seeds.coords(), layer.bias.as_ref().map(|b| b.val()));
                         layer
@@ -165,7 +165,10 @@ impl PerBackend for LinearForward<'_> {
 
                 for (block, layer, params) in &rbe {
                     for &kernel in &kernels {
-                        let layer = layer.clone().with_kernel(kernel);
+                        let layer = layer
+                            .clone()
+                            .with_format(PaperFormat::new().with_kernel(kernel).into())
+                            .expect("a paper-format layer");
                         let rbe_case = case(grid::kernel_variant(kernel), Some(*block));
                         let stats = measure(&mut group, &rbe_case.key(), &effort, wait, |i| {
                             layer.forward(input(i))

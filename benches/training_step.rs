@@ -17,7 +17,7 @@
 //!   `RBE_BENCH_WIDE_BATCHES` (64), `RBE_BENCH_WIDE_BLOCKS` (32).
 //!
 //! Each paper-format RBE model runs once per entry of `RBE_BENCH_TRANSITIONS` (`on,off`):
-//! `RbeLinearConfig::with_state_transitions`, the backward computing the transition counts
+//! `PaperFormat::with_transitions`, the backward computing the transition counts
 //! or not. Blocks of at most 64 cells also run the sign-blueprint format once per entry of
 //! `RBE_BENCH_SIGN` (`ste,flip`; `none` skips): bits trained straight-through (variant
 //! `rbe-sign-ste`) or by Bop flips (`rbe-sign-flip`, `RbeOptimizer`'s default Bop settings).
@@ -42,7 +42,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use rbe::RbeAutodiffBackend;
 use rbe::{
-    BitTraining, RbeBackend, RbeKernel, RbeLinear, RbeLinearConfig, RbeOptimizer, SeedFormat,
+    BitTraining, PaperFormat, RbeBackend, RbeKernel, RbeLinear, RbeLinearConfig, RbeOptimizer,
+    SignFormat,
 };
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
@@ -229,6 +230,7 @@ impl RbeVariant {
             ),
             Scheme::Sign(BitTraining::StraightThrough) => "rbe-sign-ste".into(),
             Scheme::Sign(BitTraining::Flip) => "rbe-sign-flip".into(),
+            Scheme::Sign(BitTraining::Frozen) => "rbe-sign-frozen".into(),
         }
     }
 
@@ -247,12 +249,13 @@ impl RbeVariant {
             Scheme::Paper {
                 kernel,
                 transitions,
-            } => config
-                .with_kernel(kernel)
-                .with_state_transitions(transitions),
-            Scheme::Sign(training) => config
-                .with_format(SeedFormat::SignBlueprint)
-                .with_bit_training(training),
+            } => config.with_format(
+                PaperFormat::new()
+                    .with_kernel(kernel)
+                    .with_transitions(transitions.then_some(0.1))
+                    .into(),
+            ),
+            Scheme::Sign(training) => config.with_format(SignFormat::new(training).into()),
         }
         .init(device)
     }

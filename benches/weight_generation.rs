@@ -15,7 +15,7 @@
 
 use burn::tensor::{Tensor, TensorPrimitive};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rbe::{RbeKernel, RbeLinear, RbeLinearConfig};
+use rbe::{PaperFormat, RbeKernel, RbeLinear, RbeLinearConfig};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
 mod common;
@@ -93,7 +93,11 @@ impl PerBackend for WeightGeneration<'_> {
                 for kernel in grid::kernels() {
                     let layers: Vec<RbeLinear<B>> = layers
                         .iter()
-                        .map(|l| l.clone().with_kernel(kernel))
+                        .map(|l| {
+                            l.clone()
+                                .with_format(PaperFormat::new().with_kernel(kernel).into())
+                                .expect("a paper-format layer")
+                        })
                         .collect();
                     let decode_case = case(variant(kernel), Some(block));
                     let stats = measure(&mut group, &decode_case.key(), &effort, wait, |i| {

@@ -19,10 +19,10 @@ use std::time::Instant;
 
 use clap::Parser;
 
-use rbe_burn::{BitTraining, SeedFormat};
+use rbe_burn::BitTraining;
 use rbe_examples::backend::{BackendKind, dispatch};
 use rbe_examples::mnist::data::{DataDir, TRAIN_LEN};
-use rbe_examples::mnist::model::{ModelConfig, ModelKind};
+use rbe_examples::mnist::model::{ModelConfig, ModelKind, RbeFormat};
 use rbe_examples::mnist::report::RunReport;
 use rbe_examples::mnist::run::TrainJob;
 use rbe_examples::mnist::training::TrainingConfig;
@@ -137,7 +137,7 @@ fn rows() -> Vec<Row> {
     // The sign blueprint (docs/math.md §9): the same 16 bytes per 8x8 block as RBE B=8.
     let sign = |training| {
         rbe(8)
-            .with_format(SeedFormat::SignBlueprint)
+            .with_format(RbeFormat::SignBlueprint)
             .with_bit_training(training)
     };
     rows.push(Row::new(

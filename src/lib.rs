@@ -24,7 +24,7 @@
 //! to `w = A(r) cos(psi + theta + c)`. The README measures what that costs in accuracy.
 //!
 //! This crate re-exports [`rbe_burn`] (module, backend op, encoder, records) and
-//! [`rbe_cubecl`] (seeds, the f64 reference, the CubeCL kernels), and hosts the examples,
+//! [`rbe_kernels`] (seeds and seed formats: f64 references, CPU and CubeCL kernels), and hosts the examples,
 //! integration tests and benches.
 pub use rbe_burn::*;
-pub use rbe_cubecl;
+pub use rbe_kernels;

@@ -18,10 +18,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use rbe_burn::{BitTraining, SeedFormat};
+use rbe_burn::BitTraining;
 use rbe_examples::backend::{BackendKind, dispatch};
 use rbe_examples::mnist::data::DataDir;
-use rbe_examples::mnist::model::{ModelConfig, ModelKind};
+use rbe_examples::mnist::model::{ModelConfig, ModelKind, RbeFormat};
 use rbe_examples::mnist::run::{EvalJob, TrainJob};
 use rbe_examples::mnist::training::TrainingConfig;
 
@@ -128,8 +128,8 @@ impl Cli {
             .with_dense_head(self.dense_head)
             .with_transitions(!self.no_transitions)
             .with_format(match self.format {
-                Format::Paper => SeedFormat::Paper,
-                Format::Sign => SeedFormat::SignBlueprint,
+                Format::Paper => RbeFormat::Paper,
+                Format::Sign => RbeFormat::SignBlueprint,
             })
             .with_bit_training(match self.bit_training {
                 Bits::Ste => BitTraining::StraightThrough,

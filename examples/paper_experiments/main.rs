@@ -6,11 +6,12 @@
 //! ```
 //!
 //! The numbers come from `paper.rs` beside this file, which runs the f64 reference
-//! (`fused_backward_fast`); nothing here touches a GPU.
+//! (`fit_step`); nothing here touches a GPU.
 
 use std::process::ExitCode;
 use std::thread;
 
+mod fit_step;
 mod paper;
 
 use paper::{
@@ -95,8 +96,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), rbe::rbe_cubecl::RbeError> {
-    println!("RBE paper experiments (f64 reference: rbe_cubecl::reference, fused_backward_fast)");
+fn run(args: &Args) -> Result<(), rbe::rbe_kernels::KernelError> {
+    println!(
+        "RBE paper experiments (f64 reference: rbe_kernels::formats::paper::reference, fit_step)"
+    );
     println!();
     print_compression();
     println!();

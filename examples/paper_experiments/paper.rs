@@ -3,7 +3,7 @@
 //! - (a) [`compression_table`]: the storage arithmetic of docs/math.md §8, computed from
 //!   [`BlockLayout`] rather than written down.
 //! - (b) [`learning_test`]: one seed fitted to the 8x8 ramp `W[i][j] = i/7` with the paper's
-//!   training step [`fused_backward_fast`], with and without state transitions.
+//!   training step [`fit_step`], with and without state transitions.
 //! - (c) [`gravity_experiment`]: 64 seeds (8x8 blocks) fitted to the 64x64 pattern
 //!   `1/max(sqrt(x²+y²), 1e-6)`, normalised by its maximum.
 //!
@@ -14,10 +14,12 @@
 //! Nothing here prints; `main.rs` formats the results.
 
 use rbe::StorageReport;
-use rbe::rbe_cubecl::reference::{
+use rbe::rbe_kernels::formats::paper::reference::{
     RADIUS_RANGE, SeedParams, amplitude, amplitude_inverse, decode_closed_form, encode_dense,
 };
-use rbe::rbe_cubecl::{BlockLayout, Packed128, RbeError, fused_backward_fast};
+use rbe::rbe_kernels::{BlockLayout, KernelError, Packed128};
+
+use crate::fit_step::fit_step;
 
 /// The paper's compression table: `(rows, cols, block)` with square blocks.
 pub const PAPER_COMPRESSION_SHAPES: [(usize, usize, usize); 3] =
@@ -104,7 +106,7 @@ pub struct FitConfig {
     pub layout: BlockLayout,
     /// The state every seed starts from.
     pub init: Packed128,
-    /// Learning rate of [`fused_backward_fast`].
+    /// Learning rate of [`fit_step`].
     pub lr: f64,
     /// Number of training steps.
     pub epochs: usize,
@@ -146,18 +148,18 @@ impl FitReport {
     }
 }
 
-/// Trains a grid of identical seeds on `target` with [`fused_backward_fast`].
+/// Trains a grid of identical seeds on `target` with [`fit_step`].
 ///
 /// # Shapes
 /// - `target`: `[config.layout.rows * config.layout.cols]`, row-major.
-pub fn fit(target: &[f64], config: &FitConfig) -> Result<FitReport, RbeError> {
+pub fn fit(target: &[f64], config: &FitConfig) -> Result<FitReport, KernelError> {
     config.init.validate()?;
     let mut seeds = vec![config.init; config.layout.num_blocks()];
     let mut losses = Vec::with_capacity(config.epochs + 1);
     let mut slots_changed = 0;
     for _ in 0..config.epochs {
         // The step reports the loss of the seeds it was handed, i.e. before its own update.
-        let step = fused_backward_fast(
+        let step = fit_step(
             &mut seeds,
             &config.layout,
             target,
@@ -177,22 +179,26 @@ pub fn fit(target: &[f64], config: &FitConfig) -> Result<FitReport, RbeError> {
 
 /// MSE of the matrix a seed grid generates against `target`.
 ///
-/// It uses the closed form, as [`fused_backward_fast`] does, so that the last entry of
+/// It uses the closed form, as [`fit_step`] does, so that the last entry of
 /// [`FitReport::losses`] is measured the same way as the others (the CORDIC loop agrees with
 /// it to about 1e-15).
 pub fn seed_mse(
     seeds: &[Packed128],
     layout: &BlockLayout,
     target: &[f64],
-) -> Result<f64, RbeError> {
+) -> Result<f64, KernelError> {
     let params: Vec<SeedParams> = seeds.iter().map(SeedParams::from).collect();
     params_mse(&params, layout, target)
 }
 
-fn params_mse(seeds: &[SeedParams], layout: &BlockLayout, target: &[f64]) -> Result<f64, RbeError> {
+fn params_mse(
+    seeds: &[SeedParams],
+    layout: &BlockLayout,
+    target: &[f64],
+) -> Result<f64, KernelError> {
     let cells = layout.rows * layout.cols;
     if target.len() != cells {
-        return Err(RbeError::LengthMismatch {
+        return Err(KernelError::LengthMismatch {
             what: "target",
             expected: cells,
             actual: target.len(),
@@ -214,12 +220,12 @@ fn params_mse(seeds: &[SeedParams], layout: &BlockLayout, target: &[f64]) -> Res
 /// achievable upper bound on the optimum.
 ///
 /// With `r_min = 0.1` (the training step's clamp, [`RADIUS_RANGE`]) it is the floor that
-/// [`fused_backward_fast`] can approach; with `r_min = 0` it is what the encoder could store.
+/// [`fit_step`] can approach; with `r_min = 0` it is what the encoder could store.
 pub fn best_seed_fit(
     target: &[f64],
     layout: &BlockLayout,
     r_min: f64,
-) -> Result<(f64, Vec<SeedParams>), RbeError> {
+) -> Result<(f64, Vec<SeedParams>), KernelError> {
     let r_max = RADIUS_RANGE.1;
     let rotations = vec![0u32; layout.num_blocks()];
     let seeds: Vec<SeedParams> = encode_dense(target, layout, &rotations, r_max)?
@@ -276,7 +282,7 @@ pub struct FitExperiment {
     pub config: FitConfig,
 }
 
-fn fit_experiment(target: &[f64], config: FitConfig) -> Result<FitExperiment, RbeError> {
+fn fit_experiment(target: &[f64], config: FitConfig) -> Result<FitExperiment, KernelError> {
     let layout = config.layout;
     Ok(FitExperiment {
         layout,
@@ -297,13 +303,13 @@ fn fit_experiment(target: &[f64], config: FitConfig) -> Result<FitExperiment, Rb
 
 /// Experiment (b): one seed from [`paper_init`] fitted to [`ramp_target`] with lr 0.1 for
 /// `epochs` steps (the paper uses [`LEARNING_TEST_EPOCHS`]).
-pub fn learning_test(epochs: usize) -> Result<FitExperiment, RbeError> {
+pub fn learning_test(epochs: usize) -> Result<FitExperiment, KernelError> {
     let config = FitConfig {
         layout: BlockLayout::square(8, 8, 8)?,
         init: paper_init(),
         lr: LEARNING_TEST_LR,
         epochs,
-        threshold: Some(rbe::rbe_cubecl::reference::TRANSITION_THRESHOLD),
+        threshold: Some(rbe::rbe_kernels::formats::paper::reference::TRANSITION_THRESHOLD),
     };
     fit_experiment(&ramp_target(), config)
 }
@@ -345,18 +351,18 @@ pub fn gravity_target(n: usize) -> Vec<f64> {
 /// 8x8 blocks with lr [`GRAVITY_LR`] for `epochs` steps (the paper uses
 /// [`GRAVITY_EPOCHS`]). `main` runs [`gravity_experiment_with_lr`] for several rates.
 #[cfg(test)]
-pub fn gravity_experiment(epochs: usize) -> Result<FitExperiment, RbeError> {
+pub fn gravity_experiment(epochs: usize) -> Result<FitExperiment, KernelError> {
     gravity_experiment_with_lr(epochs, GRAVITY_LR)
 }
 
 /// [`gravity_experiment`] with another learning rate.
-pub fn gravity_experiment_with_lr(epochs: usize, lr: f64) -> Result<FitExperiment, RbeError> {
+pub fn gravity_experiment_with_lr(epochs: usize, lr: f64) -> Result<FitExperiment, KernelError> {
     let config = FitConfig {
         layout: BlockLayout::square(GRAVITY_SIZE, GRAVITY_SIZE, GRAVITY_BLOCK)?,
         init: paper_init(),
         lr,
         epochs,
-        threshold: Some(rbe::rbe_cubecl::reference::TRANSITION_THRESHOLD),
+        threshold: Some(rbe::rbe_kernels::formats::paper::reference::TRANSITION_THRESHOLD),
     };
     fit_experiment(&gravity_target(GRAVITY_SIZE), config)
 }
@@ -365,8 +371,8 @@ pub fn gravity_experiment_with_lr(epochs: usize, lr: f64) -> Result<FitExperimen
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
-    use rbe::rbe_cubecl::reference::TRANSITION_THRESHOLD;
-    use rbe::rbe_cubecl::reference::closed_form_weight;
+    use rbe::rbe_kernels::formats::paper::reference::TRANSITION_THRESHOLD;
+    use rbe::rbe_kernels::formats::paper::reference::closed_form_weight;
 
     /// Epochs for the gravity fit in tests: enough to see the loss fall, cheap in debug.
     const TEST_GRAVITY_EPOCHS: usize = 500;
@@ -439,10 +445,12 @@ mod tests {
         assert_eq!(exp.with_transitions.losses, exp.without_transitions.losses);
         let seed = SeedParams::from(exp.with_transitions.seeds[0]);
         let target = ramp_target();
-        let counts =
-            rbe::rbe_cubecl::reference::transition_counts(8, 8, TRANSITION_THRESHOLD, |i, j| {
-                closed_form_weight(seed, i, j, 8, 8) - target[i * 8 + j]
-            });
+        let counts = rbe::rbe_kernels::formats::paper::reference::transition_counts(
+            8,
+            8,
+            TRANSITION_THRESHOLD,
+            |i, j| closed_form_weight(seed, i, j, 8, 8) - target[i * 8 + j],
+        );
         assert_eq!(counts, [-16; 4]);
     }
 
@@ -491,7 +499,7 @@ mod tests {
             threshold: Some(TRANSITION_THRESHOLD),
         };
         let mut report = fit(&target, &config).unwrap();
-        let step = fused_backward_fast(&mut report.seeds, &layout, &target, 0.0, None).unwrap();
+        let step = fit_step(&mut report.seeds, &layout, &target, 0.0, None).unwrap();
         assert!((step.mse - report.final_mse()).abs() < 1e-15);
     }
 
@@ -506,7 +514,7 @@ mod tests {
         };
         assert!(matches!(
             fit(&[0.0; 63], &config),
-            Err(RbeError::LengthMismatch { what: "target", .. })
+            Err(KernelError::LengthMismatch { what: "target", .. })
         ));
     }
 

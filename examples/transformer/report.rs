@@ -161,6 +161,7 @@ pub fn bit_training_name(rule: BitTraining) -> &'static str {
     match rule {
         BitTraining::StraightThrough => "ste",
         BitTraining::Flip => "flip",
+        BitTraining::Frozen => "frozen",
     }
 }
 

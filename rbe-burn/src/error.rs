@@ -3,9 +3,10 @@ use thiserror::Error;
 /// Everything that can go wrong when building, running, saving or loading an RBE layer.
 #[derive(Debug, Error)]
 pub enum RbeError {
-    /// A seed is invalid (non-finite `r`/`theta`, bad field width or byte length).
+    /// A seed, layout or kernel buffer is invalid (non-finite float, wrong byte length,
+    /// zero or oversized dimension, a block the format cannot take).
     #[error(transparent)]
-    Seed(#[from] rbe_cubecl::RbeError),
+    Seed(#[from] rbe_kernels::KernelError),
     /// A configuration value is out of its domain.
     #[error("invalid RBE configuration: {0}")]
     Config(String),

@@ -1,56 +1,50 @@
-//! Burn integration for Riemannian Basis Encoding (RBE).
+//! Burn integration for Riemannian Basis Encoding (RBE). `docs/architecture.md` maps the
+//! tree.
 //!
 //! - [`RbeLinearConfig`] / [`RbeLinear`]: the drop-in replacement for `LinearConfig` /
-//!   `Linear`.
-//! - [`RbeBackend`]: the backend extension with the forward and backward primitives; fused
-//!   CubeCL kernels on WGPU and CUDA (with or without Burn's fusion), native CPU kernels on
-//!   Flex and NdArray, and a custom autodiff step.
-//! - [`apply_state_transitions`] / [`RbeOptimizer`]: the paper's state transitions.
+//!   `Linear` (`module/`).
+//! - [`SeedFormat`]: what the seeds' bits mean, one folder per format (`formats/`):
+//!   [`PaperFormat`] (the paper's CORDIC seed, default) and [`SignFormat`] (the sign
+//!   blueprint), each implementing [`Format`].
+//! - [`RbeBackend`]: the backend extension with the forward and backward primitives; the
+//!   formats' CubeCL kernels on WGPU and CUDA (with or without Burn's fusion), their native
+//!   CPU kernels on Flex and NdArray, and a custom autodiff step (`backend/`).
+//! - [`RbeOptimizer`] / [`apply_state_transitions`]: moving the bits by each format's rule
+//!   (`training/`).
+//! - [`RbeRecorder`] / [`load_checked`]: records that keep seeds exact and refuse damaged or
+//!   mismatched files (`record/`).
+//! - [`hyperbolic`]: hyperbolic layers whose linear maps can be RBE layers.
 #![warn(missing_docs)]
 
 mod backend;
-mod backends;
-mod config;
-mod encode;
 mod error;
-mod fallback;
-mod finite;
+pub mod formats;
+mod halves;
 pub mod hyperbolic;
-mod init;
-mod linear;
-mod probe;
+mod module;
+mod primitive;
 mod record;
-mod record_precheck;
-mod residual;
-mod seeds;
-mod seeds_record;
-mod sign;
-mod spec;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-mod transitions;
-#[cfg(any(test, feature = "testing"))]
-mod verify;
+mod training;
 
-pub use backend::{RbeAutodiffBackend, RbeBackend};
-pub use config::RbeLinearConfig;
-pub use encode::EncodeReport;
+pub use backend::{RbeAutodiffBackend, RbeBackend, RbeGrads, RbeSpec};
 pub use error::RbeError;
-pub use finite::check_finite;
-pub use init::RbeInitializer;
-pub use linear::{RbeLinear, SEED_BYTES, StorageReport};
-pub use rbe_cubecl::sign_blueprint::BopConfig;
-pub use record::{RbeRecorder, load_checked};
-pub use residual::LowRankResidual;
-pub use seeds::RbeSeeds;
-pub use seeds_record::{RbeLayerHeader, RbeSeedsItem, RbeSeedsRecord};
-pub use spec::{BitTraining, RbeGrads, RbeKernel, RbeSpec, SeedFormat};
-pub use transitions::{
-    BitFlips, RbeOptimizer, apply_state_transitions, apply_state_transitions_multi,
-    apply_state_transitions_multi_with, apply_state_transitions_with,
+pub use formats::{
+    BitFlips, BitTraining, Format, FormatId, PaperFormat, RbeInitializer, RbeKernel, SeedFormat,
+    SignFormat,
 };
-
-pub use rbe_cubecl::{BlockLayout, Packed128};
+pub use module::{
+    BlockShape, EncodeReport, LowRankResidual, RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES,
+    StorageReport,
+};
+pub use rbe_kernels::formats::sign::BopConfig;
+pub use rbe_kernels::{BlockLayout, DecodeCache, Grads, Packed128};
+pub use record::{RbeLayerHeader, RbeRecorder, RbeSeedsItem, RbeSeedsRecord, load_checked};
+pub use training::{
+    RbeOptimizer, apply_state_transitions, apply_state_transitions_multi,
+    apply_state_transitions_multi_with, apply_state_transitions_with, check_finite,
+};
 
 #[cfg(test)]
 mod tests;

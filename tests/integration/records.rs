@@ -21,7 +21,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData, f16};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rbe::{LowRankResidual, RbeError, RbeLinear, RbeLinearConfig, RbeRecorder, load_checked};
+use rbe::{
+    BitTraining, BlockShape, LowRankResidual, RbeError, RbeLinear, RbeLinearConfig, RbeRecorder,
+    SignFormat, load_checked,
+};
 
 use crate::scratch::Scratch;
 
@@ -268,9 +271,7 @@ fn a_record_with_another_block_grid_is_a_record_mismatch() {
     // 16x16 in 8x8 blocks and in 4x16 blocks: four seeds either way, so every parameter has
     // the same shape and only the layout tells them apart.
     let saved = RbeLinearConfig::new(16, 16).with_block_size(8);
-    let model = RbeLinearConfig::new(16, 16)
-        .with_block_rows(Some(4))
-        .with_block_cols(Some(16));
+    let model = RbeLinearConfig::new(16, 16).with_block(BlockShape::new(4, 16));
     let device = Default::default();
     assert_eq!(
         rbe::testing::param_shapes::<B, _>(&saved.init::<B>(&device)),
@@ -318,4 +319,99 @@ fn a_fresh_layer_saved_through_a_clone_keeps_the_values_it_computes_with() {
     .unwrap();
     assert_eq!(residual_and_bias(&loaded), residual_and_bias(&layer));
     assert_eq!(output(&loaded), output(&layer));
+}
+
+/// The fixtures of `tests/fixtures/records/`, written by rbe-burn 0.1.0 before seed formats
+/// had types of their own (see the README there), under `RbeRecorder`, `CompactRecorder`
+/// (half precision) and `BinFileRecorder`.
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/records")
+        .join(name)
+}
+
+/// Records written by the previous version load into layers built with today's API: the
+/// seeds bit for bit, the output as it was (exactly at full precision; within f16 rounding
+/// of residual and bias at half precision).
+#[test]
+fn records_of_the_previous_version_load() {
+    let device = Default::default();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
+    let x: Vec<f32> = serde_json::from_value(expected["input"]["values"].clone()).unwrap();
+    let hex = |v: &serde_json::Value| {
+        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    let paper = RbeLinearConfig::new(20, 12)
+        .with_block_size(8)
+        .with_residual_rank(2);
+    let sign = RbeLinearConfig::new(20, 12)
+        .with_block_size(8)
+        .with_format(SignFormat::new(BitTraining::StraightThrough).into());
+    let cases: [(&str, &str, RbeLinearConfig, f32); 4] = [
+        ("paper", "paper.rbe", paper.clone(), 0.0),
+        ("paper", "paper.bin", paper.clone(), 0.0),
+        // f16 residual and bias: |x| < 2, 20 inputs, rank 2.
+        ("paper", "paper.mpk", paper, 5e-3),
+        ("sign", "sign.rbe", sign, 0.0),
+    ];
+    for (name, file, config, tolerance) in cases {
+        let want = &expected[name];
+        let layer = config.init::<B>(&device);
+        let path = fixture(file);
+        let loaded = match file.rsplit('.').next().unwrap() {
+            "rbe" => load_checked(
+                layer,
+                &path,
+                &RbeRecorder::<FullPrecisionSettings>::new(),
+                &device,
+            ),
+            "bin" => load_checked(
+                layer,
+                &path,
+                &BinFileRecorder::<FullPrecisionSettings>::new(),
+                &device,
+            ),
+            _ => load_checked(layer, &path, &CompactRecorder::new(), &device),
+        }
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let seeds: Vec<(u64, u64)> = loaded
+            .seeds_packed()
+            .unwrap()
+            .iter()
+            .map(|s| (s.hi, s.lo))
+            .collect();
+        let want_seeds: Vec<(u64, u64)> = want["seeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (hex(&s[0]), hex(&s[1])))
+            .collect();
+        assert_eq!(seeds, want_seeds, "{file}: seeds bit for bit");
+        let y = values(loaded.forward(Tensor::<B, 2>::from_data(
+            TensorData::new(x.clone(), [3, 20]),
+            &device,
+        )));
+        let want_y: Vec<f32> = serde_json::from_value(want["output"].clone()).unwrap();
+        let worst = y
+            .iter()
+            .zip(&want_y)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst <= tolerance,
+            "{file}: output differs by {worst} (tolerance {tolerance})"
+        );
+    }
+    // The format is part of the structure: a paper-format layer refuses the sign record.
+    let wrong = RbeLinearConfig::new(20, 12)
+        .with_block_size(8)
+        .init::<B>(&device);
+    let err = load_checked(
+        wrong,
+        fixture("sign.rbe"),
+        &RbeRecorder::<FullPrecisionSettings>::new(),
+        &device,
+    )
+    .unwrap_err();
+    assert!(matches!(err, RbeError::RecordMismatch { .. }), "{err}");
 }

@@ -5,7 +5,10 @@ use burn::nn::{LinearConfig, Relu};
 use burn::prelude::*;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use rbe_burn::RbeAutodiffBackend;
-use rbe_burn::{BitTraining, RbeBackend, RbeError, RbeLinearConfig, SeedFormat};
+use rbe_burn::{
+    BitTraining, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SeedFormat, SignFormat,
+};
+use serde::{Deserialize, Serialize};
 
 use super::data::{IMAGE_PIXELS, MnistBatch};
 use crate::layer::{FLOAT_BYTES, Layer, ParamBytes};
@@ -59,8 +62,8 @@ pub struct ModelConfig {
     #[config(default = true)]
     pub transitions: bool,
     /// What the RBE seeds' bits mean: the paper's format or the sign blueprint.
-    #[config(default = "SeedFormat::Paper")]
-    pub format: SeedFormat,
+    #[config(default = "RbeFormat::Paper")]
+    pub format: RbeFormat,
     /// How sign-blueprint bits learn: straight-through latent weights or Bop flips.
     #[config(default = "BitTraining::StraightThrough")]
     pub bit_training: BitTraining,
@@ -68,6 +71,18 @@ pub struct ModelConfig {
     /// random-features control that shows what the hidden layer's own learning adds.
     #[config(default = false)]
     pub freeze_hidden: bool,
+}
+
+/// Which seed format the RBE layers use. The library's [`SeedFormat`] carries each format's
+/// settings; this config sets them from its own fields (`transitions`, `bit_training`), so it
+/// names only the format (and stores it as configs saved before formats had settings did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RbeFormat {
+    /// The paper's CORDIC seed.
+    #[default]
+    Paper,
+    /// The sign blueprint.
+    SignBlueprint,
 }
 
 /// Number of classes.
@@ -113,6 +128,21 @@ impl ModelConfig {
         })
     }
 
+    /// The layers' seed format with its settings; `bits_learn` off freezes the bits.
+    fn seed_format(&self, bits_learn: bool) -> SeedFormat {
+        match self.format {
+            RbeFormat::Paper => PaperFormat::new()
+                .with_transitions(bits_learn.then_some(0.1))
+                .into(),
+            RbeFormat::SignBlueprint => SignFormat::new(if bits_learn {
+                self.bit_training
+            } else {
+                BitTraining::Frozen
+            })
+            .into(),
+        }
+    }
+
     fn layer<B: Backend>(
         &self,
         d_input: usize,
@@ -131,10 +161,10 @@ impl ModelConfig {
                 RbeLinearConfig::new(d_input, d_output)
                     .with_block_size(self.block_size)
                     .with_residual_rank(self.residual_rank)
-                    .with_format(self.format)
-                    .with_bit_training(self.bit_training)
                     // Transitions move the bits without gradients: a frozen layer has none.
-                    .with_state_transitions(self.transitions && (is_head || !self.freeze_hidden))
+                    .with_format(
+                        self.seed_format(self.transitions && (is_head || !self.freeze_hidden)),
+                    )
                     .try_init(device)
                     .map_err(ModelError::Rbe)?,
             ),

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use rbe_burn::{BitTraining, SeedFormat};
+use rbe_burn::BitTraining;
 
-use super::model::{ModelConfig, ModelKind};
+use super::model::{ModelConfig, ModelKind, RbeFormat};
 use super::training::{Accuracy, TrainingConfig};
 use crate::layer::ParamBytes;
 
@@ -114,13 +114,14 @@ impl RunReport {
             dense_head: model.dense_head && !is(ModelKind::Dense),
             transitions: is(ModelKind::Rbe).then_some(model.transitions),
             format: is(ModelKind::Rbe).then(|| match model.format {
-                SeedFormat::Paper => "paper".to_string(),
-                SeedFormat::SignBlueprint => "sign".to_string(),
+                RbeFormat::Paper => "paper".to_string(),
+                RbeFormat::SignBlueprint => "sign".to_string(),
             }),
-            bit_training: (is(ModelKind::Rbe) && model.format == SeedFormat::SignBlueprint).then(
+            bit_training: (is(ModelKind::Rbe) && model.format == RbeFormat::SignBlueprint).then(
                 || match model.bit_training {
                     BitTraining::StraightThrough => "ste".to_string(),
                     BitTraining::Flip => "flip".to_string(),
+                    BitTraining::Frozen => "frozen".to_string(),
                 },
             ),
             peak_rss_mib: peak_rss_mib(),

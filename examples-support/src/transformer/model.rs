@@ -9,7 +9,7 @@
 use burn::nn::{Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
-use rbe_burn::{BitTraining, RbeBackend, RbeError, RbeLinearConfig, SeedFormat};
+use rbe_burn::{BitTraining, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SignFormat};
 use std::fmt;
 
 use crate::layer::{FLOAT_BYTES, Layer};
@@ -53,19 +53,19 @@ impl ProjectionKind {
                 RbeLinearConfig::new(d_input, d_output)
                     .with_block_size(block_size)
                     .with_residual_rank(residual_rank)
-                    .with_state_transitions(transitions),
+                    .with_format(
+                        PaperFormat::new()
+                            .with_transitions(transitions.then_some(0.1))
+                            .into(),
+                    ),
             ),
-            // The transition signal stays on: `Flip` reads it, and without it the bits of
-            // either rule would be frozen.
             Self::SignBlueprint {
                 block_size,
                 bit_training,
             } => Some(
                 RbeLinearConfig::new(d_input, d_output)
                     .with_block_size(block_size)
-                    .with_format(SeedFormat::SignBlueprint)
-                    .with_bit_training(bit_training)
-                    .with_state_transitions(true),
+                    .with_format(SignFormat::new(bit_training).into()),
             ),
         }
     }

@@ -1,16 +1,21 @@
-//! The tensor-op default bodies of [`crate::RbeBackend`] (what a backend without kernels of
-//! its own runs) against the native CPU path of Flex, which `op.rs` checks against the f64
-//! reference. Flex and NdArray no longer use these bodies, so this is what keeps them
-//! honest.
+//! The paper format's tensor-op layer (what the default bodies of [`crate::RbeBackend`] run
+//! on a backend without kernels of its own) against the native CPU path of Flex, which
+//! `op.rs` checks against the f64 reference, and its tensor-op bit rule against the
+//! reference transitions. Flex and NdArray do not use the tensor-op layer for f32, so this
+//! is what keeps it honest.
 
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::Flex;
+use burn::module::ParamId;
+use rbe_kernels::formats::paper::reference::apply_transition_counts;
+
+use super::{Flex, paper_spec};
+use crate::halves::halves_to_hi;
 use crate::testing::{random_seeds, rel_err, verification_cases};
-use crate::{RbeBackend, RbeKernel, RbeSeeds, RbeSpec, fallback};
+use crate::{BitFlips, FormatId, RbeBackend, RbeKernel, RbeSeedsRecord};
 
 fn floats(t: FloatTensor<Flex>) -> Vec<f64> {
     Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(t))
@@ -34,18 +39,9 @@ fn tensor_op_bodies_match_the_native_path() {
     let device = Default::default();
     let mut rng = StdRng::seed_from_u64(31);
     for (layout, batch) in verification_cases(&mut rng, 30) {
-        let seeds = RbeSeeds::<Flex>::from_packed(
-            &random_seeds(&mut rng, layout.num_blocks()),
-            (0.1, 2.0),
-            &device,
-        )
-        .expect("valid seeds");
-        let spec = RbeSpec {
-            format: crate::SeedFormat::Paper,
-            layout,
-            kernel: RbeKernel::ClosedForm,
-            transition_threshold: Some(0.1),
-        };
+        let packed = random_seeds(&mut rng, layout.num_blocks());
+        let (seed_coords, seed_bits) = RbeSeedsRecord::<Flex>::upload(&packed, &device);
+        let spec = paper_spec(layout, RbeKernel::ClosedForm, Some(0.1));
         // Values on a 1/8 grid: the transition counts must agree exactly.
         let mut grid = |n: usize| -> Vec<f64> {
             (0..n)
@@ -53,23 +49,37 @@ fn tensor_op_bodies_match_the_native_path() {
                 .collect()
         };
         let (x, g) = (grid(batch * layout.cols), grid(batch * layout.rows));
-        let coords = || seeds.coords().into_primitive().tensor();
-        let bits = || seeds.bits().into_primitive();
+        let coords = || seed_coords.clone().into_primitive().tensor();
+        let bits = || seed_bits.clone().into_primitive();
+        let bits_tensor = || seed_bits.clone();
         let x = || upload(&x, [batch, layout.cols]);
         let g = || upload(&g, [batch, layout.rows]);
 
         let err = rel_err(
-            &floats(fallback::forward::<Flex>(x(), coords(), bits(), &spec)),
+            &floats(
+                spec.format
+                    .tensor_forward::<Flex>(x(), coords(), bits_tensor(), &layout),
+            ),
             &floats(Flex::rbe_forward(x(), coords(), bits(), None, &spec)),
         );
         assert!(err <= 1e-5, "forward {layout} batch {batch}: {err:e}");
         let err = rel_err(
-            &floats(fallback::decode::<Flex>(coords(), bits(), &spec)),
+            &floats(
+                spec.format
+                    .tensor_decode::<Flex>(coords(), bits_tensor(), &layout),
+            ),
             &floats(Flex::rbe_decode(coords(), bits(), &spec)),
         );
         assert!(err <= 1e-5, "decode {layout}: {err:e}");
 
-        let got = fallback::backward::<Flex>(x(), coords(), bits(), g(), &spec, true);
+        let got = spec.format.tensor_backward::<Flex>(
+            x(),
+            coords(),
+            bits_tensor(),
+            g(),
+            &layout,
+            spec.wanted(true),
+        );
         let want = Flex::rbe_backward(x(), coords(), bits(), g(), &spec, true);
         let err = rel_err(
             &floats(got.x.expect("asked")),
@@ -78,21 +88,32 @@ fn tensor_op_bodies_match_the_native_path() {
         assert!(err <= 1e-5, "grad_x {layout} batch {batch}: {err:e}");
         let err = rel_err(&floats(got.coords), &floats(want.coords));
         assert!(err <= 1e-5, "grad_seed {layout} batch {batch}: {err:e}");
-        let counts = floats(want.transitions.expect("threshold set"));
-        assert_eq!(floats(got.transitions.expect("threshold set")), counts);
+        let counts = floats(want.signal.expect("threshold set"));
+        assert_eq!(floats(got.signal.expect("threshold set")), counts);
 
-        let counts = upload(&counts, [layout.num_blocks(), 4]);
-        let moved = |b: burn::tensor::ops::IntTensor<Flex>| {
-            Tensor::<Flex, 2, Int>::from_primitive(b)
-                .into_data()
-                .convert::<i64>()
-                .to_vec::<i64>()
-                .expect("i64")
-        };
-        assert_eq!(
-            moved(fallback::apply_transitions::<Flex>(bits(), counts.clone())),
-            moved(Flex::rbe_apply_transitions(bits(), counts)),
-            "apply_transitions {layout}"
+        // The paper's bit rule, in tensor ops, against the reference transitions.
+        let moved = FormatId::Paper.step_bits(
+            ParamId::new(),
+            bits_tensor(),
+            Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(upload(
+                &counts,
+                [layout.num_blocks(), 4],
+            ))),
+            &mut BitFlips::default(),
         );
+        let moved = moved
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .expect("i64");
+        for (s, seed) in packed.iter().enumerate() {
+            let c = &counts[4 * s..4 * s + 4];
+            let want = apply_transition_counts(seed.hi, [0, 1, 2, 3].map(|k| c[k] as i32));
+            assert_eq!(
+                halves_to_hi(moved[2 * s], moved[2 * s + 1]),
+                want,
+                "transitions {layout} seed {s}"
+            );
+        }
     }
 }

@@ -18,7 +18,7 @@ use burn::record::{
     NamedMpkFileRecorder, PrettyJsonFileRecorder,
 };
 use rand::Rng;
-use rbe_cubecl::Packed128;
+use rbe_kernels::Packed128;
 
 use super::*;
 use crate::{RbeLinear, RbeLinearConfig, RbeRecorder, load_checked};

@@ -4,7 +4,7 @@
 use burn::module::Module;
 
 use super::*;
-use crate::{RbeError, RbeLinearConfig};
+use crate::{BlockShape, RbeError, RbeLinearConfig};
 
 #[test]
 fn oversized_blocks_and_dims_are_config_errors() {
@@ -12,20 +12,22 @@ fn oversized_blocks_and_dims_are_config_errors() {
     let huge_block = RbeLinearConfig::new(256, 256).with_block_size(100_000);
     assert!(matches!(
         huge_block.try_init::<Flex>(&device),
-        Err(RbeError::Seed(rbe_cubecl::RbeError::TooLarge { .. }))
+        Err(RbeError::Seed(rbe_kernels::KernelError::TooLarge { .. }))
     ));
     let huge_dim = RbeLinearConfig::new(BlockLayout::MAX_DIM + 1, 8);
     assert!(matches!(
         huge_dim.validate(),
-        Err(RbeError::Seed(rbe_cubecl::RbeError::TooLarge {
+        Err(RbeError::Seed(rbe_kernels::KernelError::TooLarge {
             what: "cols",
             ..
         }))
     ));
-    let zero = RbeLinearConfig::new(8, 8).with_block_rows(Some(0));
+    let zero = RbeLinearConfig::new(8, 8).with_block(BlockShape::new(0, 8));
     assert!(matches!(
         zero.validate(),
-        Err(RbeError::Seed(rbe_cubecl::RbeError::ZeroDimension { .. }))
+        Err(RbeError::Seed(
+            rbe_kernels::KernelError::ZeroDimension { .. }
+        ))
     ));
 }
 
@@ -37,8 +39,7 @@ fn plain_load_record_of_another_layout_panics_with_its_documented_message() {
         .with_block_size(8)
         .init::<Flex>(&device);
     let other = RbeLinearConfig::new(16, 16)
-        .with_block_rows(Some(4))
-        .with_block_cols(Some(16))
+        .with_block(BlockShape::new(4, 16))
         .init::<Flex>(&device);
     let _ = other.load_record(saved.into_record());
 }

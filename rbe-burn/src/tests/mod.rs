@@ -93,10 +93,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rbe_cubecl::reference::SeedParams;
-use rbe_cubecl::{BlockLayout, Packed128};
-
-use crate::RbeSeeds;
+use rbe_kernels::formats::paper::reference::SeedParams;
+use rbe_kernels::{BlockLayout, Packed128};
 
 /// NdArray, Burn's legacy CPU backend: the tensor-op default bodies.
 #[cfg(feature = "ndarray")]
@@ -152,11 +150,30 @@ pub fn seed_tensors<B: Backend>(
     seeds: &[Packed128],
     device: &B::Device,
 ) -> (Tensor<B, 2>, Tensor<B, 2, Int>) {
-    let s = RbeSeeds::<B>::from_packed(seeds, (0.1, 2.0), device).unwrap();
-    (s.coords(), s.bits())
+    let (coords, bits) = crate::RbeSeedsRecord::<B>::upload(seeds, device);
+    (coords.require_grad(), bits)
 }
 
 pub use crate::testing::{random_seeds, rel_err as max_rel_err};
+
+/// The op's view of a paper-format layer of `layout`: kernel `kernel`, transitions at
+/// `threshold` (`None`: off, and no signal asked for).
+pub fn paper_spec(
+    layout: BlockLayout,
+    kernel: crate::RbeKernel,
+    threshold: Option<f64>,
+) -> crate::RbeSpec {
+    crate::RbeSpec {
+        layout,
+        format: crate::SeedFormat::Paper(
+            crate::PaperFormat::new()
+                .with_kernel(kernel)
+                .with_transitions(threshold),
+        ),
+        signal: threshold.is_some(),
+        cache: crate::DecodeCache::default(),
+    }
+}
 
 pub fn cases(rng: &mut StdRng, count: usize) -> Vec<(BlockLayout, usize)> {
     crate::testing::verification_cases(rng, count)

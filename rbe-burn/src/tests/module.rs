@@ -1,10 +1,14 @@
 //! `RbeLinear` as a module: forward, storage, configuration and shape errors.
 
 use burn::tensor::Tensor;
-use rbe_cubecl::reference::decode_dense;
+use rbe_kernels::formats::paper::reference::decode_dense;
 
 use super::*;
-use crate::{RbeBackend, RbeError, RbeLinearConfig};
+use crate::{PaperFormat as paper_format, RbeBackend, RbeError, RbeLinearConfig};
+
+fn paper() -> paper_format {
+    paper_format::new()
+}
 
 /// `y = x W^T + x V^T U^T + b` with `W` decoded by the f64 reference.
 fn check_forward<B: RbeBackend>(device: &B::Device) {
@@ -97,11 +101,11 @@ fn bad_configs_are_typed_errors() {
         RbeLinearConfig::new(0, 4),
         RbeLinearConfig::new(4, 4).with_block_size(0),
         RbeLinearConfig::new(4, 4).with_residual_rank(5),
-        RbeLinearConfig::new(4, 4).with_transition_threshold(-1.0),
-        RbeLinearConfig::new(4, 4).with_transition_threshold(f64::NAN),
-        RbeLinearConfig::new(4, 4).with_radius_min(0.0),
-        RbeLinearConfig::new(4, 4).with_radius_min(3.0),
-        RbeLinearConfig::new(4, 4).with_radius_max(f64::INFINITY),
+        RbeLinearConfig::new(4, 4).with_format(paper().with_transitions(Some(-1.0)).into()),
+        RbeLinearConfig::new(4, 4).with_format(paper().with_transitions(Some(f64::NAN)).into()),
+        RbeLinearConfig::new(4, 4).with_format(paper().with_radius(0.0, 2.0).into()),
+        RbeLinearConfig::new(4, 4).with_format(paper().with_radius(3.0, 2.0).into()),
+        RbeLinearConfig::new(4, 4).with_format(paper().with_radius(0.1, f64::INFINITY).into()),
     ];
     for config in bad {
         assert!(config.try_init::<NdArray>(&device).is_err(), "{config:?}");

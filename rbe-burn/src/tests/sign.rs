@@ -7,21 +7,25 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{
     BinFileRecorder, DefaultRecorder, FullPrecisionSettings, HalfPrecisionSettings,
 };
-use rbe_cubecl::sign_blueprint::{self, BopConfig, SIGN_CELLS, SignBlueprint, valid_mask};
+use rbe_kernels::formats::sign::{
+    self as sign_blueprint, BopConfig, SIGN_CELLS, SignBlueprint, valid_mask,
+};
 
 use super::*;
 use crate::{
-    BitFlips, BitTraining, RbeError, RbeLinear, RbeLinearConfig, RbeOptimizer, RbeRecorder,
-    SeedFormat, apply_state_transitions_with, load_checked,
+    BitFlips, BitTraining, BlockShape, FormatId, RbeError, RbeLinear, RbeLinearConfig,
+    RbeOptimizer, RbeRecorder, SeedFormat, SignFormat, apply_state_transitions_with, load_checked,
 };
+
+fn sign(training: BitTraining) -> SeedFormat {
+    SeedFormat::SignBlueprint(SignFormat::new(training))
+}
 
 fn config(layout: &BlockLayout, training: BitTraining) -> RbeLinearConfig {
     RbeLinearConfig::new(layout.cols, layout.rows)
         .with_bias(false)
-        .with_block_rows(Some(layout.block_rows))
-        .with_block_cols(Some(layout.block_cols))
-        .with_format(SeedFormat::SignBlueprint)
-        .with_bit_training(training)
+        .with_block(BlockShape::new(layout.block_rows, layout.block_cols))
+        .with_format(sign(training))
 }
 
 /// Random sign seeds: random bits inside the matrix, `alpha` in `[0, 1)`, `mu` in `±0.5`.
@@ -68,24 +72,18 @@ fn check_against_reference<B: crate::RbeBackend>(device: &B::Device, training: B
 
         let xt = tensor::<Ad<B>, 2>(&x, [batch, layout.cols], device).require_grad();
         let y = layer.forward(xt.clone());
-        let want_y = sign_blueprint::forward(&seeds, &layout, &x, batch).unwrap();
+        let want_y = sign_blueprint::reference::forward(&seeds, &layout, &x, batch).unwrap();
         let err = max_rel_err(&to_vec(y.clone()), &want_y);
         assert!(err < 1e-5, "{layout}: forward rel err {err}");
 
         let loss = (y * tensor::<Ad<B>, 2>(&u, [batch, layout.rows], device)).sum();
         let grads = loss.backward();
-        let want = sign_blueprint::backward(&seeds, &layout, &x, &u, batch).unwrap();
+        let want = sign_blueprint::reference::backward(&seeds, &layout, &x, &u, batch).unwrap();
         let gx = to_vec(xt.grad(&grads).unwrap());
-        let err = max_rel_err(&gx, &want.grad_x);
+        let err = max_rel_err(&gx, want.x.as_deref().unwrap());
         assert!(err < 1e-5, "{layout}: grad_x rel err {err}");
         let gc = to_vec(layer.seeds.coords().grad(&grads).unwrap());
-        let want_c: Vec<f64> = want
-            .grad_alpha
-            .iter()
-            .zip(&want.grad_mu)
-            .flat_map(|(a, m)| [*a, *m])
-            .collect();
-        let err = max_rel_err(&gc, &want_c);
+        let err = max_rel_err(&gc, &want.coords);
         assert!(err < 1e-5, "{layout}: grad (alpha, mu) rel err {err}");
 
         // The per-cell signal arrives on the latent (straight-through) or the probe (flips).
@@ -105,12 +103,28 @@ fn check_against_reference<B: crate::RbeBackend>(device: &B::Device, training: B
             BitTraining::Flip => params
                 .get::<B, 2>(layer.seeds.bits_id())
                 .expect("signal filed under the bits"),
+            BitTraining::Frozen => {
+                assert!(params.get::<B, 2>(layer.seeds.bits_id()).is_none());
+                assert!(layer.seeds.latent().is_none());
+                continue;
+            }
         };
         assert_eq!(signal.dims(), [layout.num_blocks(), SIGN_CELLS]);
-        let want_s: Vec<f64> = want.cell_signal.iter().flatten().copied().collect();
-        let err = max_rel_err(&to_vec(signal), &want_s);
+        let want_s = want.signal.as_deref().unwrap();
+        let err = max_rel_err(&to_vec(signal), want_s);
         assert!(err < 1e-5, "{layout}: cell signal rel err {err}");
     }
+}
+
+/// The reference's flat per-cell signal as one array per seed.
+fn cells(grads: &rbe_kernels::Grads<Vec<f64>>) -> Vec<[f64; SIGN_CELLS]> {
+    grads
+        .signal
+        .as_deref()
+        .unwrap()
+        .chunks_exact(SIGN_CELLS)
+        .map(|c| c.try_into().unwrap())
+        .collect()
 }
 
 /// Ids of the float parameters a visitor sees.
@@ -199,10 +213,9 @@ fn check_flip_step<B: crate::RbeBackend>(device: &B::Device) {
         let loss = (y * tensor::<Ad<B>, 2>(&u, [4, 11], device)).sum();
         let mut grads = GradientsParams::from_grads(loss.backward(), &layer);
         layer = apply_state_transitions_with(layer, &mut grads, &mut flips);
-        let want = sign_blueprint::backward(&seeds, &layout, &x, &u, 4).unwrap();
-        total +=
-            sign_blueprint::bop_step(&mut seeds, &mut momentum, &want.cell_signal, &layout, bop)
-                .unwrap();
+        let want = sign_blueprint::reference::backward(&seeds, &layout, &x, &u, 4).unwrap();
+        total += sign_blueprint::bop_step(&mut seeds, &mut momentum, &cells(&want), &layout, bop)
+            .unwrap();
         let got = layer.seeds_packed().unwrap();
         assert_eq!(
             got, seeds,
@@ -246,7 +259,7 @@ fn records_round_trip_under_every_recorder() {
         )
         .unwrap();
         assert_eq!(loaded.seeds_packed().unwrap(), seeds, "{}", path.display());
-        assert_eq!(loaded.spec().format, SeedFormat::SignBlueprint);
+        assert_eq!(loaded.format().id(), FormatId::SignBlueprint);
         // The fresh latent follows the loaded bits, so an update keeps them.
         let latent = to_vec(loaded.seeds.latent().unwrap());
         for (s, seed) in seeds.iter().enumerate() {
@@ -303,10 +316,10 @@ fn bad_sign_configs_and_seeds_are_typed_errors() {
     let device = Default::default();
     let cfg = RbeLinearConfig::new(32, 32)
         .with_block_size(16)
-        .with_format(SeedFormat::SignBlueprint);
+        .with_format(sign(BitTraining::StraightThrough));
     assert!(matches!(
         cfg.validate(),
-        Err(RbeError::Seed(rbe_cubecl::RbeError::TooLarge { .. }))
+        Err(RbeError::Seed(rbe_kernels::KernelError::TooLarge { .. }))
     ));
     assert!(cfg.try_init::<Flex>(&device).is_err());
     let layout = BlockLayout::new(8, 8, 8, 8).unwrap();
@@ -340,9 +353,36 @@ fn from_linear_matches_the_reference_encoder() {
         sign_blueprint::encode_dense(&w, &layout, sign_blueprint::SignFit::Moments).unwrap();
     let cfg = RbeLinearConfig::new(37, 21)
         .with_block_size(8)
-        .with_format(SeedFormat::SignBlueprint);
+        .with_format(sign(BitTraining::StraightThrough));
     let (layer, report) = RbeLinear::from_linear(&linear, &cfg).unwrap();
     assert_eq!(layer.seeds_packed().unwrap(), want);
     assert!(report.seeds_rel_frobenius_error < 0.9);
     assert_eq!(report.storage.seed_bytes, 16 * layout.num_blocks());
+}
+
+/// Frozen bits: only `alpha` and `mu` move, and no signal is computed for the bits.
+#[cfg(feature = "flex")]
+#[test]
+fn frozen_bits_stay_while_alpha_and_mu_train() {
+    type Ad = Autodiff<Flex>;
+    let device = Default::default();
+    let mut rng = rng(91);
+    let layout = BlockLayout::new(12, 20, 8, 8).unwrap();
+    let seeds = sign_seeds(&mut rng, &layout);
+    let layer: RbeLinear<Ad> = config(&layout, BitTraining::Frozen)
+        .init_with_seeds(&seeds, &device)
+        .unwrap();
+    assert!(!layer.spec().signal, "frozen bits need no signal");
+    let x = f32_exact(random_vec(&mut rng, 3 * 20));
+    let loss = layer.forward(tensor::<Ad, 2>(&x, [3, 20], &device)).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &layer);
+    let mut optim = RbeOptimizer::new(SgdConfig::new().init());
+    let stepped = optim.step(0.1, layer, grads).seeds_packed().unwrap();
+    for (before, after) in seeds.iter().zip(&stepped) {
+        assert_eq!(before.hi, after.hi, "bits unchanged");
+    }
+    assert!(
+        seeds.iter().zip(&stepped).any(|(b, a)| b.lo != a.lo),
+        "alpha and mu trained"
+    );
 }

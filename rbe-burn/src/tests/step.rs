@@ -2,7 +2,9 @@
 
 use burn::backend::Autodiff;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use rbe_cubecl::reference::{RADIUS_RANGE, apply_transition_counts, layer_backward};
+use rbe_kernels::formats::paper::reference::{
+    RADIUS_RANGE, apply_transition_counts, layer_backward,
+};
 
 use super::*;
 use crate::{RbeBackend, RbeLinearConfig, RbeOptimizer};
@@ -35,8 +37,9 @@ fn check_step<B: RbeBackend>(device: &B::Device) {
 
     let want = layer_backward(&params(&seeds), &layout, &x, &u, batch, 0.1).unwrap();
     for (s, (before, after)) in seeds.iter().zip(&stepped).enumerate() {
-        let r = (f64::from(before.r()) - lr * want.grad_r[s]).clamp(RADIUS_RANGE.0, RADIUS_RANGE.1);
-        let theta = f64::from(before.theta()) - lr * want.grad_theta[s];
+        let r =
+            (f64::from(before.r()) - lr * want.coords[2 * s]).clamp(RADIUS_RANGE.0, RADIUS_RANGE.1);
+        let theta = f64::from(before.theta()) - lr * want.coords[2 * s + 1];
         assert!(
             (f64::from(after.r()) - r).abs() < 1e-6,
             "seed {s}: r {} vs {r}",
@@ -47,7 +50,8 @@ fn check_step<B: RbeBackend>(device: &B::Device) {
             "seed {s}: theta {} vs {theta}",
             after.theta()
         );
-        let hi = apply_transition_counts(before.hi, want.transition_counts[s]);
+        let counts = &want.signal.as_ref().expect("counts")[4 * s..4 * s + 4];
+        let hi = apply_transition_counts(before.hi, [0, 1, 2, 3].map(|k| counts[k] as i32));
         assert_eq!(after.hi, hi, "seed {s}: bits");
     }
     assert!(

@@ -1,0 +1,446 @@
+//! [`RbeSeeds`]: the seeds of one layer as Burn parameters.
+
+use burn::module::{
+    AutodiffModule, Content, Devices, HasAutodiffModule, Module, ModuleDisplay,
+    ModuleDisplayDefault, ModuleMapper, ModuleVisitor, Param, ParamId,
+};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
+use rbe_kernels::{BlockLayout, DecodeCache, Packed128};
+
+use crate::RbeError;
+use crate::backend::RbeSpec;
+use crate::formats::SeedFormat;
+use crate::record::{RbeLayerHeader, RbeSeedsRecord, report_mismatch};
+use crate::training::TransitionProbe;
+
+/// The seeds of one RBE layer, one per block.
+///
+/// | field | tensor | role |
+/// |---|---|---|
+/// | `coords` | float `[n_blocks, 2]`, the two floats of each seed | trained by any Burn optimizer |
+/// | `bits` | int `[n_blocks, 2]`, `hi` as two i32 bit patterns | moved by the format's bit rule |
+///
+/// What the floats and bits mean is the layer's [`SeedFormat`]: `(r, theta)` and CORDIC
+/// directions in the paper's format, `(alpha, mu)` and one sign per cell in the sign
+/// blueprint. Both are saved bit for bit by every Burn recorder, at any precision setting:
+/// the record stores the seeds as [`Packed128`]s (see [`RbeSeedsRecord`]), together with the
+/// [`RbeLayerHeader`] of the layer they belong to.
+///
+/// Three behaviours differ from a plain pair of `Param`s:
+/// - **The format's constraint.** Every [`Module::map`] (which is how Burn optimizers update
+///   parameters) applies the format's constraint to the floats afterwards (the paper's
+///   radius clamp, the sign blueprint's `alpha >= 0`), so any optimizer keeps the seeds
+///   valid without an adaptor.
+/// - **The bits' channel.** On an autodiff backend the module owns a float leaf that is
+///   passed to the op and receives the bits' signal as its gradient: the transition probe,
+///   or, for a format trained straight-through, the latent weights (a float parameter of
+///   their own that the optimizer trains; every [`Module::map`] re-derives the bits from
+///   them). Neither is saved. The module `training::probe` describes the whole flow.
+/// - **The decoded seeds.** The module owns a [`DecodeCache`] shared by its clones: a CPU
+///   backend decodes the seeds into it once and reuses the decode until the seeds change.
+#[derive(Debug, Clone)]
+pub struct RbeSeeds<B: Backend> {
+    coords: Param<Tensor<B, 2>>,
+    bits: Param<Tensor<B, 2, Int>>,
+    probe: TransitionProbe<B>,
+    latent: Option<Param<Tensor<B, 2>>>,
+    layout: BlockLayout,
+    format: SeedFormat,
+    header: Option<RbeLayerHeader>,
+    cache: DecodeCache,
+}
+
+impl<B: Backend> RbeSeeds<B> {
+    /// Uploads the seeds of a layer tiled by `layout` whose seeds mean what `format` says.
+    /// Fails for a layout the format does not take, a wrong seed count, or a seed the format
+    /// refuses (non-finite floats, a negative sign-blueprint `alpha`).
+    pub fn from_packed(
+        seeds: &[Packed128],
+        layout: &BlockLayout,
+        format: SeedFormat,
+        device: &B::Device,
+    ) -> Result<Self, RbeError> {
+        format.validate(layout)?;
+        if seeds.len() != layout.num_blocks() {
+            return Err(RbeError::shape(
+                "seeds",
+                &[layout.num_blocks()],
+                &[seeds.len()],
+            ));
+        }
+        for seed in seeds {
+            format.check_seed(seed)?;
+        }
+        let (coords, bits) = RbeSeedsRecord::<B>::upload(seeds, device);
+        Ok(Self::assemble(
+            coords,
+            bits,
+            *layout,
+            format,
+            None,
+            B::ad_enabled(device),
+        ))
+    }
+
+    /// The seeds around `(coords, bits)`, with the channel and latent `autodiff` calls for.
+    fn assemble(
+        coords: Tensor<B, 2>,
+        bits: Tensor<B, 2, Int>,
+        layout: BlockLayout,
+        format: SeedFormat,
+        header: Option<RbeLayerHeader>,
+        autodiff: bool,
+    ) -> Self {
+        let n_blocks = coords.dims()[0];
+        let latent = Self::fresh_latent(&format, &coords, &bits, autodiff);
+        // The probe carries the signal unless the latent weights do.
+        let tracked = autodiff && latent.is_none() && format.learns_bits_by_signal();
+        let device = coords.device();
+        Self {
+            coords: Param::initialized(ParamId::new(), coords.detach().require_grad()),
+            bits: Param::initialized(ParamId::new(), bits),
+            probe: TransitionProbe::new(n_blocks, format.signal_width(), &device, tracked),
+            latent,
+            layout,
+            format,
+            header,
+            cache: DecodeCache::default(),
+        }
+    }
+
+    /// A latent leaf started from the seeds, when the format trains through one on this
+    /// backend.
+    fn fresh_latent(
+        format: &SeedFormat,
+        coords: &Tensor<B, 2>,
+        bits: &Tensor<B, 2, Int>,
+        autodiff: bool,
+    ) -> Option<Param<Tensor<B, 2>>> {
+        if !autodiff {
+            return None;
+        }
+        let latent = format.latent(coords.clone().detach(), bits.clone())?;
+        // A fresh leaf whatever the graph of the seeds it came from.
+        Some(Param::initialized(
+            ParamId::new(),
+            latent.detach().require_grad(),
+        ))
+    }
+
+    /// What the seeds' bits mean.
+    pub fn format(&self) -> SeedFormat {
+        self.format
+    }
+
+    /// How the layer's weight is tiled into these seeds.
+    pub fn layout(&self) -> BlockLayout {
+        self.layout
+    }
+
+    /// The latent weights, `[n_blocks, 64]`, while they exist (a format trained
+    /// straight-through, on an autodiff backend).
+    pub fn latent(&self) -> Option<Tensor<B, 2>> {
+        self.latent.as_ref().map(Param::val)
+    }
+
+    /// The op's view of these seeds: layout, format, whether a backward must produce the
+    /// bits' signal, and the seeds' decode cache.
+    pub fn spec(&self) -> RbeSpec {
+        RbeSpec {
+            layout: self.layout,
+            format: self.format,
+            signal: self.latent.is_some() || self.format.learns_bits_by_signal(),
+            cache: self.cache.clone(),
+        }
+    }
+
+    /// The same seeds under other settings of their format (same parameters and ids; the
+    /// bits' channel follows the new settings).
+    pub(crate) fn with_format(self, format: SeedFormat) -> Self {
+        let device = self.coords.val().device();
+        let autodiff = B::ad_enabled(&device);
+        let latent = Self::fresh_latent(&format, &self.coords.val(), &self.bits.val(), autodiff);
+        let tracked = autodiff && latent.is_none() && format.learns_bits_by_signal();
+        Self {
+            probe: TransitionProbe::new(self.len(), format.signal_width(), &device, tracked),
+            latent,
+            format,
+            cache: DecodeCache::default(),
+            ..self
+        }
+    }
+
+    /// The same seeds, marked as belonging to a layer of structure `header`; records keep
+    /// it and refuse to load into a layer of another structure.
+    pub(crate) fn with_header(self, header: RbeLayerHeader) -> Self {
+        Self {
+            header: Some(header),
+            ..self
+        }
+    }
+
+    /// The structure of the layer these seeds belong to, if any.
+    pub fn header(&self) -> Option<RbeLayerHeader> {
+        self.header
+    }
+
+    /// Downloads the seeds. Fails if training drove a float to NaN or infinity.
+    pub fn to_packed(&self) -> Result<Vec<Packed128>, RbeError> {
+        let seeds = RbeSeedsRecord::<B>::packed(self.coords.val(), self.bits.val());
+        for seed in &seeds {
+            seed.validate()?;
+        }
+        Ok(seeds)
+    }
+
+    /// Number of seeds: `layout.num_blocks()` of the layer they belong to.
+    pub fn len(&self) -> usize {
+        self.coords.shape().dims::<2>()[0]
+    }
+
+    /// Whether there are no seeds (never the case for a valid layer).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The two floats of each seed, `[n_blocks, 2]`.
+    pub fn coords(&self) -> Tensor<B, 2> {
+        self.coords.val()
+    }
+
+    /// `hi` per seed as two i32 bit patterns, `[n_blocks, 2]`.
+    pub fn bits(&self) -> Tensor<B, 2, Int> {
+        self.bits.val()
+    }
+
+    /// The parameter id of `coords`.
+    pub fn coords_id(&self) -> ParamId {
+        self.coords.id
+    }
+
+    /// The parameter id of `bits`; the bits' signal is keyed by it in
+    /// [`burn::optim::GradientsParams`].
+    pub fn bits_id(&self) -> ParamId {
+        self.bits.id
+    }
+
+    /// The tensor to hand to the op as its probe: the latent weights (whose gradient is then
+    /// `dL/dw` per cell), else the transition probe when it tracks gradients.
+    pub(crate) fn probe(&self) -> Option<Tensor<B, 2>> {
+        self.latent().or_else(|| self.probe.op_input())
+    }
+
+    /// The coords under the format's constraint, as a fresh leaf with the same gradient
+    /// requirement.
+    fn constrain(&self, coords: Tensor<B, 2>) -> Tensor<B, 2> {
+        let require_grad = coords.is_require_grad();
+        let constrained = self
+            .format
+            .constrain(coords.detach().set_require_grad(false));
+        if require_grad {
+            constrained.require_grad()
+        } else {
+            constrained
+        }
+    }
+}
+
+impl<B: Backend> Module<B> for RbeSeeds<B> {
+    type Record = RbeSeedsRecord<B>;
+
+    fn collect_devices(&self, devices: Devices<B>) -> Devices<B> {
+        let devices = self.coords.collect_devices(devices);
+        self.bits.collect_devices(devices)
+    }
+
+    fn fork(self, device: &B::Device) -> Self {
+        Self {
+            probe: self.probe.on(self.len(), device),
+            coords: self.coords.fork(device),
+            bits: self.bits.fork(device),
+            latent: self.latent.map(|l| l.fork(device)),
+            ..self
+        }
+    }
+
+    fn to_device(self, device: &B::Device) -> Self {
+        Self {
+            probe: self.probe.on(self.len(), device),
+            coords: self.coords.to_device(device),
+            bits: self.bits.to_device(device),
+            latent: self.latent.map(|l| l.to_device(device)),
+            ..self
+        }
+    }
+
+    fn visit<V: ModuleVisitor<B>>(&self, visitor: &mut V) {
+        let container = self.format.id().container();
+        visitor.enter_module("coords", container);
+        visitor.visit_float(&self.coords);
+        visitor.exit_module("coords", container);
+        visitor.enter_module("bits", container);
+        visitor.visit_int(&self.bits);
+        visitor.exit_module("bits", container);
+        self.probe.visit(self.bits.id, visitor);
+        if let Some(latent) = &self.latent {
+            visitor.enter_module("latent", container);
+            visitor.visit_float(latent);
+            visitor.exit_module("latent", container);
+        }
+    }
+
+    fn map<M: ModuleMapper<B>>(self, mapper: &mut M) -> Self {
+        let container = self.format.id().container();
+        mapper.enter_module("coords", container);
+        let coords = mapper.map_float(self.coords.clone());
+        mapper.exit_module("coords", container);
+        let coords = {
+            let (id, tensor, param_mapper) = coords.consume();
+            Param::from_mapped_value(id, self.constrain(tensor), param_mapper)
+        };
+        // The container names the format, so a mapper that moves bits knows the rule.
+        mapper.enter_module("bits", container);
+        let mut bits = mapper.map_int(self.bits.clone());
+        mapper.exit_module("bits", container);
+        let latent = self.latent.clone().map(|latent| {
+            mapper.enter_module("latent", container);
+            let mapped = mapper.map_float(latent);
+            mapper.exit_module("latent", container);
+            // Straight-through: the bits follow the (possibly updated) latent weights.
+            let (id, value, param_mapper) = bits.clone().consume();
+            drop(value);
+            let derived = self
+                .format
+                .bits_from_latent(mapped.val(), coords.val(), &self.layout);
+            bits = Param::from_mapped_value(id, derived, param_mapper);
+            mapped
+        });
+        Self {
+            coords,
+            bits,
+            latent,
+            // New values: a decode of the old ones must not be found under these seeds'
+            // cache, and the old module may still run with its own.
+            cache: DecodeCache::default(),
+            ..self
+        }
+    }
+
+    /// Takes the seeds of `record`.
+    ///
+    /// # Panics
+    /// If the record was saved from a layer of another structure (block layout, format,
+    /// residual or bias; see [`RbeLayerHeader`]) or holds another number of seeds: loading it
+    /// would silently compute another weight. [`crate::load_checked`] returns these as
+    /// [`RbeError::RecordMismatch`] instead.
+    fn load_record(self, record: Self::Record) -> Self {
+        if record.header != self.header {
+            let describe = |h: Option<RbeLayerHeader>| {
+                h.map_or_else(|| "no layer".to_string(), |h| h.to_string())
+            };
+            report_mismatch(RbeError::RecordMismatch {
+                what: "RBE layer structure".into(),
+                saved: describe(record.header),
+                model: describe(self.header),
+            });
+            return self;
+        }
+        let saved = record.coords.shape().dims::<2>()[0];
+        if saved != self.len() {
+            report_mismatch(RbeError::RecordMismatch {
+                what: "number of seeds".into(),
+                saved: saved.to_string(),
+                model: self.len().to_string(),
+            });
+            return self;
+        }
+        let coords = self.coords.load_record(record.coords);
+        let bits = self.bits.load_record(record.bits);
+        // A latent from before the load would overwrite the loaded bits at the next update.
+        let latent = Self::fresh_latent(
+            &self.format,
+            &coords.val(),
+            &bits.val(),
+            self.latent.is_some(),
+        );
+        Self {
+            coords,
+            bits,
+            latent,
+            cache: DecodeCache::default(),
+            ..self
+        }
+    }
+
+    fn into_record(self) -> Self::Record {
+        RbeSeedsRecord {
+            coords: self.coords.into_record(),
+            bits: self.bits.into_record(),
+            header: self.header,
+        }
+    }
+
+    fn num_params(&self) -> usize {
+        Module::num_params(&self.coords)
+    }
+}
+
+impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
+    type InnerModule = RbeSeeds<B::InnerBackend>;
+
+    fn valid(&self) -> Self::InnerModule {
+        let coords = self.coords.valid();
+        let device = coords.device();
+        RbeSeeds {
+            probe: TransitionProbe::new(self.len(), self.format.signal_width(), &device, false),
+            coords,
+            bits: self.bits.valid(),
+            latent: None,
+            layout: self.layout,
+            format: self.format,
+            header: self.header,
+            // Same values: the validation module can reuse the decode.
+            cache: self.cache.clone(),
+        }
+    }
+
+    fn from_inner(module: Self::InnerModule) -> Self {
+        let coords: Param<Tensor<B, 2>> = Param::from_inner(module.coords);
+        let bits: Param<Tensor<B, 2, Int>> = Param::from_inner(module.bits);
+        let latent = Self::fresh_latent(&module.format, &coords.val(), &bits.val(), true);
+        let tracked = latent.is_none() && module.format.learns_bits_by_signal();
+        let device = coords.device();
+        RbeSeeds {
+            probe: TransitionProbe::new(
+                coords.shape().dims::<2>()[0],
+                module.format.signal_width(),
+                &device,
+                tracked,
+            ),
+            coords,
+            bits,
+            latent,
+            layout: module.layout,
+            format: module.format,
+            header: module.header,
+            cache: module.cache,
+        }
+    }
+}
+
+impl<B: AutodiffBackend> HasAutodiffModule<B> for RbeSeeds<B::InnerBackend> {
+    type TrainModule = RbeSeeds<B>;
+}
+
+impl<B: Backend> ModuleDisplayDefault for RbeSeeds<B> {
+    fn content(&self, content: Content) -> Option<Content> {
+        content
+            .set_top_level_type("RbeSeeds")
+            .add("n_blocks", &self.len())
+            .add("format", &format!("{:?}", self.format))
+            .optional()
+    }
+}
+
+impl<B: Backend> ModuleDisplay for RbeSeeds<B> {}
