@@ -25,10 +25,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rbe_burn::hyperbolic::{
-    CurvatureConfig, HypLinear, HypLinearConfig, HypMatrix, HypMlr, HypMlrConfig, HyperbolicModel,
-    MatrixKind, poincare,
+    CurvatureConfig, HypLinear, HypLinearConfig, HypMlr, HypMlrConfig, HyperbolicModel, LinearMap,
+    poincare,
 };
-use rbe_burn::{RbeAutodiffBackend, RbeBackend, RbeLinearConfig, RbeOptimizer};
+use rbe_burn::{RbeAutodiffBackend, RbeBackend, RbeLinear, RbeLinearConfig, RbeOptimizer};
 
 use super::HypError;
 use super::taxonomy::{Split, Taxonomy};
@@ -114,11 +114,12 @@ pub struct EuclideanMlp<B: Backend> {
     pub head: Linear<B>,
 }
 
-/// A Poincaré-ball network with two hidden layers and a hyperbolic MLR head.
+/// A Poincaré-ball network with two hidden layers, whose matrices are `M`, and a hyperbolic
+/// MLR head.
 #[derive(Module, Debug)]
-pub struct HyperbolicNet<B: Backend> {
+pub struct HyperbolicNet<B: Backend, M> {
     /// The hidden layers.
-    pub hidden: Vec<HypLinear<B>>,
+    pub hidden: Vec<HypLinear<B, M>>,
     /// The output layer.
     pub head: HypMlr<B>,
 }
@@ -130,11 +131,14 @@ pub struct HyperbolicNet<B: Backend> {
 pub enum Classifier<B: Backend> {
     /// Euclidean.
     Euclidean(EuclideanMlp<B>),
-    /// Hyperbolic.
-    Hyperbolic(HyperbolicNet<B>),
+    /// Hyperbolic, dense matrices.
+    HyperbolicDense(HyperbolicNet<B, Linear<B>>),
+    /// Hyperbolic, RBE matrices.
+    HyperbolicRbe(HyperbolicNet<B, RbeLinear<B>>),
 }
 
-impl<B: Backend> Classifier<B> {
+// RBE matrices in a `HypLinear` need an `RbeBackend`; so does `forward` for every model.
+impl<B: RbeBackend> Classifier<B> {
     /// Builds `kind` with the widths of `config`.
     pub fn new(
         kind: ModelKind,
@@ -143,11 +147,16 @@ impl<B: Backend> Classifier<B> {
     ) -> Result<Self, HypError> {
         let widths = [config.d_input, config.hidden, config.hidden];
         let err = |e: &dyn std::fmt::Display| HypError::Config(e.to_string());
-        let rbe = |d_in: usize, d_out: usize| {
+        // `RbeLinearConfig::init` panics on an invalid configuration: a zero block size, the
+        // likeliest slip on a command line, is an error here instead.
+        if kind.uses_rbe() && config.block_size == 0 {
+            return Err(HypError::Config("block_size must be positive".into()));
+        }
+        let rbe = |d_in: usize, d_out: usize, bias: bool| {
             RbeLinearConfig::new(d_in, d_out)
                 .with_block_size(config.block_size)
-                .try_init(device)
-                .map_err(|e| err(&e))
+                .with_bias(bias)
+                .init(device)
         };
         Ok(match kind {
             ModelKind::EuclideanDense | ModelKind::EuclideanRbe => {
@@ -155,7 +164,7 @@ impl<B: Backend> Classifier<B> {
                     .windows(2)
                     .map(|w| {
                         Ok(if kind == ModelKind::EuclideanRbe {
-                            Layer::Rbe(rbe(w[0], w[1])?)
+                            Layer::Rbe(rbe(w[0], w[1], true))
                         } else {
                             Layer::Dense(LinearConfig::new(w[0], w[1]).init(device))
                         })
@@ -174,74 +183,47 @@ impl<B: Backend> Classifier<B> {
                 } else {
                     CurvatureConfig::Fixed(config.curvature)
                 };
-                let matrix = match kind {
-                    ModelKind::HyperbolicRbe { .. } => MatrixKind::Rbe {
-                        block_size: config.block_size,
-                    },
-                    _ => MatrixKind::Dense,
+                let layer = |d_in: usize, d_out: usize| {
+                    HypLinearConfig::new(d_in, d_out)
+                        .with_model(HyperbolicModel::Poincare)
+                        .with_curvature(curvature.clone())
                 };
-                let hidden = widths
-                    .windows(2)
-                    .map(|w| {
-                        HypLinearConfig::new(w[0], w[1])
-                            .with_model(HyperbolicModel::Poincare)
-                            .with_matrix(matrix)
-                            .with_curvature(curvature.clone())
-                            .try_init(device)
-                            .map_err(|e| err(&e))
+                // Built after the hidden layers, which keeps the order of the random draws.
+                let head = || {
+                    HypMlrConfig::new(config.hidden, config.classes)
+                        .with_curvature(curvature.clone())
+                        .try_init(device)
+                        .map_err(|e| err(&e))
+                };
+                let pairs = || widths.windows(2).map(|w| (w[0], w[1]));
+                if kind.uses_rbe() {
+                    let hidden = pairs()
+                        .map(|(d_in, d_out)| {
+                            // No bias in the matrix: the layer's bias is a Möbius bias.
+                            layer(d_in, d_out)
+                                .try_init_with(rbe(d_in, d_out, false), device)
+                                .map_err(|e| err(&e))
+                        })
+                        .collect::<Result<_, HypError>>()?;
+                    Self::HyperbolicRbe(HyperbolicNet {
+                        hidden,
+                        head: head()?,
                     })
-                    .collect::<Result<_, HypError>>()?;
-                let head = HypMlrConfig::new(config.hidden, config.classes)
-                    .with_curvature(curvature)
-                    .try_init(device)
-                    .map_err(|e| err(&e))?;
-                Self::Hyperbolic(HyperbolicNet { hidden, head })
+                } else {
+                    let hidden = pairs()
+                        .map(|(d_in, d_out)| {
+                            layer(d_in, d_out).try_init(device).map_err(|e| err(&e))
+                        })
+                        .collect::<Result<_, HypError>>()?;
+                    Self::HyperbolicDense(HyperbolicNet {
+                        hidden,
+                        head: head()?,
+                    })
+                }
             }
         })
     }
 
-    /// Stored bytes of every parameter: 4 per float, an RBE matrix as its storage report
-    /// says (16 bytes per seed), a learned curvature as one float.
-    pub fn param_bytes(&self) -> usize {
-        match self {
-            Self::Euclidean(m) => {
-                let hidden: usize = m.hidden.iter().map(|l| l.bytes().total()).sum();
-                hidden + FLOAT_BYTES * m.head.num_params()
-            }
-            Self::Hyperbolic(m) => {
-                let hidden: usize = m
-                    .hidden
-                    .iter()
-                    .map(|l| {
-                        let matrix = match &l.matrix {
-                            HypMatrix::Dense(linear) => FLOAT_BYTES * linear.num_params(),
-                            HypMatrix::Rbe(rbe) => rbe.storage().total_bytes,
-                        };
-                        let rest = l.bias.as_ref().map_or(0, |b| b.num_params())
-                            + l.curvature.num_params();
-                        matrix + FLOAT_BYTES * rest
-                    })
-                    .sum();
-                hidden + FLOAT_BYTES * m.head.num_params()
-            }
-        }
-    }
-
-    /// The curvature of every hyperbolic layer, head last; empty for Euclidean models.
-    pub fn curvatures(&self) -> Vec<f64> {
-        match self {
-            Self::Euclidean(_) => Vec::new(),
-            Self::Hyperbolic(m) => m
-                .hidden
-                .iter()
-                .map(HypLinear::curvature)
-                .chain([m.head.curvature.value_f64()])
-                .collect(),
-        }
-    }
-}
-
-impl<B: RbeBackend> Classifier<B> {
     /// The logits.
     ///
     /// # Shapes
@@ -253,23 +235,82 @@ impl<B: RbeBackend> Classifier<B> {
                 let h = m.hidden.iter().fold(x, |h, layer| relu(layer.forward(h)));
                 m.head.forward(h)
             }
-            Self::Hyperbolic(m) => {
-                let c0 = m.hidden[0].curvature.value();
-                let mut h = poincare::expmap0(x, c0);
-                let mut c_prev = None;
-                for layer in &m.hidden {
-                    let c = layer.curvature.value();
-                    if let Some(prev) = c_prev {
-                        h = mobius_relu(h, prev, c.clone());
-                    }
-                    h = layer.forward(h);
-                    c_prev = Some(c);
-                }
-                let c = m.head.curvature.value();
-                let prev = c_prev.expect("at least one hidden layer");
-                m.head.forward(mobius_relu(h, prev, c))
-            }
+            Self::HyperbolicDense(m) => m.forward(x),
+            Self::HyperbolicRbe(m) => m.forward(x),
         }
+    }
+}
+
+impl<B: Backend> Classifier<B> {
+    /// Stored bytes of every parameter: 4 per float, an RBE matrix as its storage report
+    /// says (16 bytes per seed), a learned curvature as one float.
+    pub fn param_bytes(&self) -> usize {
+        match self {
+            Self::Euclidean(m) => {
+                let hidden: usize = m.hidden.iter().map(|l| l.bytes().total()).sum();
+                hidden + FLOAT_BYTES * m.head.num_params()
+            }
+            Self::HyperbolicDense(m) => m.param_bytes(|linear| FLOAT_BYTES * linear.num_params()),
+            Self::HyperbolicRbe(m) => m.param_bytes(|rbe| rbe.storage().total_bytes),
+        }
+    }
+
+    /// The curvature of every hyperbolic layer, head last; empty for Euclidean models.
+    pub fn curvatures(&self) -> Vec<f64> {
+        match self {
+            Self::Euclidean(_) => Vec::new(),
+            Self::HyperbolicDense(m) => m.curvatures(),
+            Self::HyperbolicRbe(m) => m.curvatures(),
+        }
+    }
+}
+
+impl<B: Backend, M> HyperbolicNet<B, M> {
+    /// Stored bytes of every parameter, `matrix_bytes` of each hidden matrix.
+    fn param_bytes(&self, matrix_bytes: impl Fn(&M) -> usize) -> usize {
+        let hidden: usize = self
+            .hidden
+            .iter()
+            .map(|l| {
+                let rest = l.bias.as_ref().map_or(0, |b| b.num_params()) + l.curvature.num_params();
+                matrix_bytes(&l.matrix) + FLOAT_BYTES * rest
+            })
+            .sum();
+        hidden + FLOAT_BYTES * self.head.num_params()
+    }
+
+    /// The curvature of every layer, head last.
+    fn curvatures(&self) -> Vec<f64> {
+        self.hidden
+            .iter()
+            .map(HypLinear::curvature)
+            .chain([self.head.curvature.value_f64()])
+            .collect()
+    }
+}
+
+impl<B: Backend, M: LinearMap<B>> HyperbolicNet<B, M> {
+    /// The logits: the features mapped into the first layer's ball, the hidden layers with
+    /// Möbius ReLUs between them, the head.
+    ///
+    /// # Shapes
+    /// - `x`: `[n, d_input]`
+    /// - returns `[n, classes]`
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let c0 = self.hidden[0].curvature.value();
+        let mut h = poincare::expmap0(x, c0);
+        let mut c_prev = None;
+        for layer in &self.hidden {
+            let c = layer.curvature.value();
+            if let Some(prev) = c_prev {
+                h = mobius_relu(h, prev, c.clone());
+            }
+            h = layer.forward(h);
+            c_prev = Some(c);
+        }
+        let c = self.head.curvature.value();
+        let prev = c_prev.expect("at least one hidden layer");
+        self.head.forward(mobius_relu(h, prev, c))
     }
 }
 
@@ -497,7 +538,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_training_configs_are_errors() {
+    fn bad_configs_are_errors() {
         let device = Default::default();
         let model = Classifier::<B>::new(ModelKind::EuclideanDense, &config(), &device).unwrap();
         let bad = TrainConfig {
@@ -507,5 +548,15 @@ mod tests {
             seed: 0,
         };
         assert!(super::train(model, &data(), &bad, &device).is_err());
+        let zero_blocks = ClassifierConfig {
+            block_size: 0,
+            ..config()
+        };
+        for kind in [
+            ModelKind::EuclideanRbe,
+            ModelKind::HyperbolicRbe { learned: false },
+        ] {
+            assert!(Classifier::<B>::new(kind, &zero_blocks, &device).is_err());
+        }
     }
 }

@@ -8,8 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Curvature, CurvatureConfig, HyperbolicError, lorentz, poincare};
-use crate::{RbeBackend, RbeLinear, RbeLinearConfig};
+use super::{Curvature, CurvatureConfig, HyperbolicError, LinearMap, lorentz, poincare};
 
 /// Which model of hyperbolic space a layer's inputs and outputs live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -21,61 +20,32 @@ pub enum HyperbolicModel {
     Lorentz,
 }
 
-/// Which linear map a [`HypLinear`] wraps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum MatrixKind {
-    /// A Burn `Linear` without bias.
-    #[default]
-    Dense,
-    /// An [`RbeLinear`] without bias or residual, with square blocks of side `block_size`.
-    Rbe {
-        /// Side of the square blocks one seed generates.
-        block_size: usize,
-    },
-}
-
-/// The linear map of a [`HypLinear`]: a dense `Linear` or an [`RbeLinear`], both without
-/// bias (the layer's bias is a Möbius bias).
-// A layer holds one matrix, built once: boxing the larger variant would save nothing, and
-// Burn's `Module` derive does not see through a `Box`.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum HypMatrix<B: Backend> {
-    /// A Burn `Linear`, weight `[d_input, d_output]`.
-    Dense(Linear<B>),
-    /// An RBE layer.
-    Rbe(RbeLinear<B>),
-}
-
-impl<B: RbeBackend> HypMatrix<B> {
-    /// `x M^T`.
-    ///
-    /// # Shapes
-    /// - `x`: `[n, d_input]`
-    /// - returns `[n, d_output]`
-    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        match self {
-            Self::Dense(linear) => linear.forward(x),
-            Self::Rbe(rbe) => rbe.forward(x),
-        }
-    }
-}
-
-/// Configuration of a [`HypLinear`].
+/// Configuration of a [`HypLinear`]: everything but the matrix.
+///
+/// [`HypLinearConfig::init`] builds a dense matrix (a Burn `Linear` without bias);
+/// [`HypLinearConfig::init_with`] takes any [`LinearMap`] built beforehand, e.g. an
+/// [`crate::RbeLinear`].
 ///
 /// ```
 /// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
+/// use rbe_burn::RbeLinearConfig;
 /// use rbe_burn::hyperbolic::{CurvatureConfig, HypLinearConfig, HyperbolicModel, poincare};
 ///
 /// let device = Default::default();
-/// let layer = HypLinearConfig::new(4, 3)
+/// let config = HypLinearConfig::new(4, 3)
 ///     .with_model(HyperbolicModel::Poincare)
-///     .with_curvature(CurvatureConfig::Learned { init: 1.0 })
+///     .with_curvature(CurvatureConfig::Learned { init: 1.0 });
+/// let dense = config.init::<NdArray>(&device);
+/// let matrix = RbeLinearConfig::new(4, 3)
+///     .with_block_size(2)
+///     .with_bias(false)
 ///     .init::<NdArray>(&device);
-/// let c = layer.curvature.value();
+/// let rbe = config.init_with(matrix, &device);
+/// let c = dense.curvature.value();
 /// let x = poincare::expmap0(Tensor::<NdArray, 2>::ones([2, 4], &device), c);
-/// assert_eq!(layer.forward(x).dims(), [2, 3]);
+/// assert_eq!(dense.forward(x.clone()).dims(), [2, 3]);
+/// assert_eq!(rbe.forward(x).dims(), [2, 3]);
 /// ```
 #[derive(Config, Debug)]
 pub struct HypLinearConfig {
@@ -86,9 +56,6 @@ pub struct HypLinearConfig {
     /// The model of the inputs and outputs.
     #[config(default = "HyperbolicModel::Poincare")]
     pub model: HyperbolicModel,
-    /// The linear map: dense or RBE.
-    #[config(default = "MatrixKind::Dense")]
-    pub matrix: MatrixKind,
     /// The curvature magnitude `c`, fixed or trained.
     #[config(default = "CurvatureConfig::Fixed(1.0)")]
     pub curvature: CurvatureConfig,
@@ -98,7 +65,7 @@ pub struct HypLinearConfig {
 }
 
 impl HypLinearConfig {
-    /// Builds the layer.
+    /// Builds the layer with a dense matrix.
     ///
     /// # Panics
     /// If the configuration is invalid; [`HypLinearConfig::try_init`] returns the error.
@@ -107,36 +74,59 @@ impl HypLinearConfig {
             .unwrap_or_else(|err| panic!("HypLinearConfig::init: {err}"))
     }
 
-    /// Builds the layer, or says why the configuration is invalid
-    /// ([`HyperbolicError::NonPositiveCurvature`] for `c <= 0`).
+    /// Builds the layer with a dense matrix (a Burn `Linear` without bias), or says why the
+    /// configuration is invalid ([`HyperbolicError::NonPositiveCurvature`] for `c <= 0`,
+    /// [`HyperbolicError::Config`] for a zero dimension).
     pub fn try_init<B: Backend>(
         &self,
         device: &B::Device,
     ) -> Result<HypLinear<B>, HyperbolicError> {
-        if self.d_input == 0 || self.d_output == 0 {
+        self.check_dims()?;
+        // Checked before the matrix is drawn, so an invalid curvature costs no weight.
+        self.curvature.validate()?;
+        let mut linear = LinearConfig::new(self.d_input, self.d_output)
+            .with_bias(false)
+            .init(device);
+        // Drawn now: a clone of a lazy parameter draws its own values, so a fresh layer
+        // saved through a clone would store another weight than it uses.
+        linear.weight = Param::initialized(linear.weight.id, linear.weight.val());
+        self.try_init_with(linear, device)
+    }
+
+    /// Builds the layer around `matrix`.
+    ///
+    /// # Panics
+    /// If the configuration is invalid or `matrix` does not map `d_input` to `d_output`
+    /// features; [`HypLinearConfig::try_init_with`] returns the error.
+    pub fn init_with<B: Backend, M: LinearMap<B>>(
+        &self,
+        matrix: M,
+        device: &B::Device,
+    ) -> HypLinear<B, M> {
+        self.try_init_with(matrix, device)
+            .unwrap_or_else(|err| panic!("HypLinearConfig::init_with: {err}"))
+    }
+
+    /// Builds the layer around `matrix`, or says why it cannot:
+    /// [`HyperbolicError::NonPositiveCurvature`] for `c <= 0`, [`HyperbolicError::Config`]
+    /// for a zero dimension or a matrix of other dimensions than the configuration's.
+    ///
+    /// The matrix is used as given: its own bias, if it has one, is applied in the tangent
+    /// space at the origin (see [`LinearMap`]).
+    pub fn try_init_with<B: Backend, M: LinearMap<B>>(
+        &self,
+        matrix: M,
+        device: &B::Device,
+    ) -> Result<HypLinear<B, M>, HyperbolicError> {
+        self.check_dims()?;
+        let (d_in, d_out) = (matrix.d_input(), matrix.d_output());
+        if (d_in, d_out) != (self.d_input, self.d_output) {
             return Err(HyperbolicError::Config(format!(
-                "dimensions must be positive, got {} -> {}",
+                "the matrix maps {d_in} -> {d_out} features, the configuration says {} -> {}",
                 self.d_input, self.d_output
             )));
         }
         let curvature = self.curvature.try_init(device)?;
-        let matrix = match self.matrix {
-            MatrixKind::Dense => {
-                let mut linear = LinearConfig::new(self.d_input, self.d_output)
-                    .with_bias(false)
-                    .init(device);
-                // Drawn now: a clone of a lazy parameter draws its own values, so a fresh
-                // layer saved through a clone would store another weight than it uses.
-                linear.weight = Param::initialized(linear.weight.id, linear.weight.val());
-                HypMatrix::Dense(linear)
-            }
-            MatrixKind::Rbe { block_size } => HypMatrix::Rbe(
-                RbeLinearConfig::new(self.d_input, self.d_output)
-                    .with_bias(false)
-                    .with_block_size(block_size)
-                    .try_init(device)?,
-            ),
-        };
         // A small tangent vector at the origin: the layer starts close to the plain
         // Möbius matrix-vector product, as a Euclidean layer starts close to `x W`.
         let bias = self.bias.then(|| {
@@ -146,14 +136,17 @@ impl HypLinearConfig {
                 device,
             ))
         });
-        Ok(HypLinear::from_parts(
-            matrix,
-            bias,
-            curvature,
-            self.model,
-            self.d_input,
-            self.d_output,
-        ))
+        Ok(HypLinear::from_parts(matrix, bias, curvature, self.model))
+    }
+
+    fn check_dims(&self) -> Result<(), HyperbolicError> {
+        if self.d_input == 0 || self.d_output == 0 {
+            return Err(HyperbolicError::Config(format!(
+                "dimensions must be positive, got {} -> {}",
+                self.d_input, self.d_output
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -169,38 +162,40 @@ impl HypLinearConfig {
 ///   from the ball to the hyperboloid at the origin, so both models compute the same
 ///   function for the same parameters (a test checks this).
 ///
-/// `b` is a tangent vector at the origin, `[d_output]`: a plain Euclidean parameter any
-/// optimizer trains. The curvature is [`Curvature`], fixed or trained.
+/// The matrix `M` is any [`LinearMap`]: a dense Burn `Linear` (the default, on any backend)
+/// or an [`crate::RbeLinear`] (on an [`crate::RbeBackend`]). `b` is a tangent vector at the
+/// origin, `[d_output]`: a plain Euclidean parameter any optimizer trains. The curvature is
+/// [`Curvature`], fixed or trained.
+// `M` carries no bound here: Burn's `Module` derive adds `Module` and `AutodiffModule`
+// bounds of its own, and a bound on the struct would have to hold for the inner backend's
+// module too, which the derive does not state.
 #[derive(Module, Debug)]
-pub struct HypLinear<B: Backend> {
+pub struct HypLinear<B: Backend, M = Linear<B>> {
     /// The linear map `M`.
-    pub matrix: HypMatrix<B>,
+    pub matrix: M,
     /// The bias as a tangent vector at the origin (Poincaré coordinates), `[d_output]`.
     pub bias: Option<Param<Tensor<B, 1>>>,
     /// The curvature magnitude `c`.
     pub curvature: Curvature<B>,
     model: HyperbolicModel,
-    d_input: usize,
-    d_output: usize,
 }
 
-impl<B: Backend> HypLinear<B> {
-    /// A layer from its parts (for tests and conversions).
+impl<B: Backend, M> HypLinear<B, M> {
+    /// A layer from its parts (for tests and conversions); the dimensions are the matrix's.
+    ///
+    /// # Shapes
+    /// - `bias`: `[matrix.d_output()]`
     pub fn from_parts(
-        matrix: HypMatrix<B>,
+        matrix: M,
         bias: Option<Param<Tensor<B, 1>>>,
         curvature: Curvature<B>,
         model: HyperbolicModel,
-        d_input: usize,
-        d_output: usize,
     ) -> Self {
         Self {
             matrix,
             bias,
             curvature,
             model,
-            d_input,
-            d_output,
         }
     }
 
@@ -209,19 +204,21 @@ impl<B: Backend> HypLinear<B> {
         self.model
     }
 
+    /// The curvature magnitude `c`, read back (a device sync).
+    pub fn curvature(&self) -> f64 {
+        self.curvature.value_f64()
+    }
+}
+
+impl<B: Backend, M: LinearMap<B>> HypLinear<B, M> {
     /// Input features (the ball dimension).
     pub fn d_input(&self) -> usize {
-        self.d_input
+        self.matrix.d_input()
     }
 
     /// Output features (the ball dimension).
     pub fn d_output(&self) -> usize {
-        self.d_output
-    }
-
-    /// The curvature magnitude `c`, read back (a device sync).
-    pub fn curvature(&self) -> f64 {
-        self.curvature.value_f64()
+        self.matrix.d_output()
     }
 
     /// The coordinates per point for `d` ball dimensions in this layer's model.
@@ -234,7 +231,7 @@ impl<B: Backend> HypLinear<B> {
 
     fn check_shape(&self, x: &Tensor<B, 2>) -> Result<(), HyperbolicError> {
         let [n, width] = x.dims();
-        let want = self.width(self.d_input);
+        let want = self.width(self.d_input());
         if width != want {
             return Err(HyperbolicError::shape(
                 "HypLinear input",
@@ -244,9 +241,7 @@ impl<B: Backend> HypLinear<B> {
         }
         Ok(())
     }
-}
 
-impl<B: RbeBackend> HypLinear<B> {
     /// Applies the layer.
     ///
     /// The input is projected onto the manifold first (a no-op for points on it), so
@@ -280,14 +275,15 @@ impl<B: RbeBackend> HypLinear<B> {
     fn apply(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let c = self.curvature.value();
         let [n, _] = x.dims();
+        let d_output = self.d_output();
         let bias = self
             .bias
             .as_ref()
-            .map(|b| b.val().unsqueeze::<2>().expand([n, self.d_output]));
+            .map(|b| b.val().unsqueeze::<2>().expand([n, d_output]));
         match self.model {
             HyperbolicModel::Poincare => {
                 let x = poincare::project(x, c.clone());
-                let h = poincare::mobius_matvec(|t| self.matrix.forward(t), x, c.clone());
+                let h = poincare::mobius_matvec(|t| self.matrix.apply(t), x, c.clone());
                 match bias {
                     Some(b) => poincare::mobius_add(h, poincare::expmap0(b, c.clone()), c),
                     None => h,
@@ -297,7 +293,7 @@ impl<B: RbeBackend> HypLinear<B> {
                 let x = lorentz::project(x, c.clone());
                 let t = lorentz::logmap0(x, c.clone());
                 let [_, d1] = t.dims();
-                let mt = self.matrix.forward(t.clone().slice([0..n, 1..d1]));
+                let mt = self.matrix.apply(t.clone().slice([0..n, 1..d1]));
                 let zero = t.slice([0..n, 0..1]);
                 let h = lorentz::expmap0(Tensor::cat(vec![zero.clone(), mt], 1), c.clone());
                 match bias {

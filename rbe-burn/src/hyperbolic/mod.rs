@@ -6,9 +6,10 @@
 //! - [`klein`]: the Beltrami–Klein ball, conversions to and from the other two.
 //!
 //! The layers: [`HypLinear`] (Möbius matrix-vector product and Möbius bias, in the Poincaré
-//! or the Lorentz model, with a dense `Linear` or an [`crate::RbeLinear`] as its matrix) and
-//! [`HypMlr`] (the hyperbolic multinomial logistic regression of Ganea et al. 2018). Each
-//! holds a [`Curvature`], fixed or trained (kept positive through a softplus).
+//! or the Lorentz model, around any [`LinearMap`]: a dense `Linear` on any backend, or an
+//! [`crate::RbeLinear`]) and [`HypMlr`] (the hyperbolic multinomial logistic regression of
+//! Ganea et al. 2018). Each holds a [`Curvature`], fixed or trained (kept positive through a
+//! softplus).
 //!
 //! # Conventions
 //! - Points are rows: `[n, d]` in the Poincaré and Klein balls, `[n, d + 1]` on the
@@ -38,6 +39,7 @@ pub mod curvature;
 pub mod error;
 pub mod klein;
 pub mod linear;
+pub mod linear_map;
 pub mod lorentz;
 pub mod mlr;
 pub mod poincare;
@@ -45,7 +47,8 @@ mod small;
 
 pub use curvature::{Curvature, CurvatureConfig};
 pub use error::HyperbolicError;
-pub use linear::{HypLinear, HypLinearConfig, HypMatrix, HyperbolicModel, MatrixKind};
+pub use linear::{HypLinear, HypLinearConfig, HyperbolicModel};
+pub use linear_map::LinearMap;
 pub use mlr::{HypMlr, HypMlrConfig};
 
 use burn::tensor::Tensor;

@@ -7,10 +7,7 @@ use burn::module::Param;
 use burn::nn::Linear;
 
 use super::*;
-use crate::RbeBackend;
-use crate::hyperbolic::{
-    Curvature, HypLinear, HypMatrix, HypMlrConfig, HyperbolicModel, lorentz as l,
-};
+use crate::hyperbolic::{Curvature, HypLinear, HypMlrConfig, HyperbolicModel, lorentz as l};
 
 const D_IN: usize = 4;
 const D_OUT: usize = 3;
@@ -64,7 +61,7 @@ fn curvature<B: Backend>(raw: &[f64], device: &B::Device) -> Curvature<B> {
 }
 
 /// `sum(HypLinear(x) * u)`; also returns the tensors whose gradients are wanted.
-fn linear_loss<B: RbeBackend>(
+fn linear_loss<B: Backend>(
     p: &Params,
     model: HyperbolicModel,
     u: &[f64],
@@ -82,15 +79,13 @@ fn linear_loss<B: RbeBackend>(
     let b = Tensor::<B, 1>::from_data(TensorData::new(p.b[..D_OUT].to_vec(), [D_OUT]), device)
         .require_grad();
     let layer = HypLinear::from_parts(
-        HypMatrix::Dense(Linear {
+        Linear {
             weight: Param::from_tensor(w.clone()),
             bias: None,
-        }),
+        },
         Some(Param::from_tensor(b.clone())),
         c0,
         model,
-        D_IN,
-        D_OUT,
     );
     let raw = layer.curvature.raw.as_ref().unwrap().val();
     let out = layer.forward(x_in);
@@ -213,7 +208,7 @@ fn finite_differences_f64() {
 ///
 /// On WGPU this is what caught GPU `tanh`/`artanh` cancelling to 0 near the origin (now
 /// replaced by series there, see `small.rs`).
-fn check_fd_f32<B: RbeBackend>(device: &B::Device) {
+fn check_fd_f32<B: Backend>(device: &B::Device) {
     let mut rng = rng(42);
     let c = 0.8;
     // The first and a middle coordinate of each parameter.

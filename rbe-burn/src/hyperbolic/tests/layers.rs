@@ -3,19 +3,20 @@
 
 use burn::backend::Autodiff;
 use burn::module::{Module, Param};
-use burn::nn::Linear;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::backend::AutodiffBackend;
 
 use super::reference as r;
 use super::*;
-use crate::RbeBackend;
 use crate::hyperbolic::{
-    CurvatureConfig, HypLinear, HypLinearConfig, HypMatrix, HypMlrConfig, HyperbolicError,
-    HyperbolicModel, MatrixKind, lorentz as l, poincare as p,
+    CurvatureConfig, HypLinear, HypLinearConfig, HypMlrConfig, HyperbolicError, HyperbolicModel,
+    LinearMap, lorentz as l, poincare as p,
 };
+use crate::{RbeBackend, RbeLinearConfig};
 
 const RADII_MODERATE: [f64; 7] = [0.0, 1e-6, 0.2, 0.5, 0.8, 0.95, 0.99];
 
-fn check_errors<B: RbeBackend>(device: &B::Device) {
+fn check_errors<B: Backend>(device: &B::Device) {
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         for curvature in [
             CurvatureConfig::Fixed(bad),
@@ -40,6 +41,12 @@ fn check_errors<B: RbeBackend>(device: &B::Device) {
         .try_init::<B>(device)
         .unwrap_err();
     assert!(matches!(err, HyperbolicError::Config(_)));
+    // A matrix of other dimensions than the configuration's.
+    let matrix = LinearConfig::new(3, 4).with_bias(false).init::<B>(device);
+    let err = HypLinearConfig::new(3, 2)
+        .try_init_with(matrix, device)
+        .unwrap_err();
+    assert!(matches!(err, HyperbolicError::Config(_)), "{err}");
 
     let c = 4.0; // ball radius 0.5
     let layer = HypLinearConfig::new(3, 2)
@@ -85,7 +92,7 @@ backend_tests!(typed_errors, [flex, wgpu_fusion], |B, device| {
 
 /// The Poincaré layer against the f64 reference (Ganea's matvec, Möbius bias), and the
 /// Lorentz layer with the same parameters against the Poincaré one.
-fn check_layer<B: RbeBackend>(device: &B::Device) {
+fn check_layer<B: Backend>(device: &B::Device) {
     let mut rng = rng(31);
     let (d_in, d_out, c) = (5, 3, 0.7);
     let layer = HypLinearConfig::new(d_in, d_out)
@@ -105,10 +112,7 @@ fn check_layer<B: RbeBackend>(device: &B::Device) {
     let out = layer.forward(xt.clone());
     let got = host(out.clone());
 
-    let HypMatrix::Dense(linear) = &layer.matrix else {
-        unreachable!()
-    };
-    let w = host(linear.weight.val()); // [d_in, d_out]
+    let w = host(layer.matrix.weight.val()); // [d_in, d_out]
     let m: Vec<Vec<f64>> = (0..d_out)
         .map(|o| (0..d_in).map(|i| w[i * d_out + o]).collect())
         .collect();
@@ -125,8 +129,6 @@ fn check_layer<B: RbeBackend>(device: &B::Device) {
         layer.bias.clone(),
         layer.curvature.clone(),
         HyperbolicModel::Lorentz,
-        d_in,
-        d_out,
     );
     let ct = layer.curvature.value();
     let out_l = lorentz.forward(l::from_poincare(xt, ct.clone()));
@@ -145,7 +147,7 @@ backend_tests!(
 );
 
 /// The MLR head against the f64 reference, per class, in both models.
-fn check_mlr<B: RbeBackend>(device: &B::Device) {
+fn check_mlr<B: Backend>(device: &B::Device) {
     let mut rng = rng(32);
     let (d_in, k, c) = (4, 3, 1.4);
     let mut mlr = HypMlrConfig::new(d_in, k)
@@ -189,6 +191,31 @@ backend_tests!(
     |B, device| check_mlr::<B>(device)
 );
 
+/// The outputs of `layer` for the ball points `x` (moved onto the hyperboloid for a Lorentz
+/// layer), and the gradients of their sum with respect to the input and the raw curvature.
+fn outputs_and_grads<B: AutodiffBackend, M: LinearMap<B>>(
+    layer: &HypLinear<B, M>,
+    x: &[f64],
+    c: f64,
+    device: &B::Device,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let xp = rows::<B>(x, layer.d_input(), device);
+    let xt = match layer.model() {
+        HyperbolicModel::Poincare => xp,
+        HyperbolicModel::Lorentz => l::from_poincare(xp, curv::<B>(c, device)),
+    }
+    .detach()
+    .require_grad();
+    let out = layer.forward(xt.clone());
+    let grads = out.clone().sum().backward();
+    let raw = layer.curvature.raw.as_ref().unwrap();
+    (
+        host(out),
+        host(xt.grad(&grads).unwrap()),
+        host(raw.grad(&grads).unwrap()),
+    )
+}
+
 /// The RBE matrix gives the same outputs and gradients as a dense `Linear` holding the
 /// weight its seeds generate.
 fn check_rbe_matrix<B: RbeBackend>(device: &B::Device) {
@@ -196,46 +223,26 @@ fn check_rbe_matrix<B: RbeBackend>(device: &B::Device) {
     let mut rng = rng(33);
     let (d_in, d_out, c) = (8, 4, 0.9);
     for model in [HyperbolicModel::Poincare, HyperbolicModel::Lorentz] {
+        let matrix = RbeLinearConfig::new(d_in, d_out)
+            .with_block_size(4)
+            .with_bias(false)
+            .init::<A<B>>(device);
         let rbe = HypLinearConfig::new(d_in, d_out)
             .with_model(model)
-            .with_matrix(MatrixKind::Rbe { block_size: 4 })
             .with_curvature(CurvatureConfig::Learned { init: c })
-            .init::<A<B>>(device);
-        let HypMatrix::Rbe(inner) = &rbe.matrix else {
-            panic!("not an RBE matrix")
-        };
+            .init_with(matrix, device);
         let dense = HypLinear::from_parts(
-            HypMatrix::Dense(Linear {
-                weight: Param::from_tensor(inner.weight().detach().transpose()),
+            Linear {
+                weight: Param::from_tensor(rbe.matrix.weight().detach().transpose()),
                 bias: None,
-            }),
+            },
             rbe.bias.clone(),
             rbe.curvature.clone(),
             model,
-            d_in,
-            d_out,
         );
         let x = ball_points(&mut rng, &RADII_MODERATE, d_in, c);
-        let run = |layer: &HypLinear<A<B>>| {
-            let ct = curv::<A<B>>(c, device);
-            let xp = rows::<A<B>>(&x, d_in, device);
-            let xt = match model {
-                HyperbolicModel::Poincare => xp,
-                HyperbolicModel::Lorentz => l::from_poincare(xp, ct),
-            }
-            .detach()
-            .require_grad();
-            let out = layer.forward(xt.clone());
-            let grads = out.clone().sum().backward();
-            let raw = layer.curvature.raw.as_ref().unwrap();
-            (
-                host(out),
-                host(xt.grad(&grads).unwrap()),
-                host(raw.grad(&grads).unwrap()),
-            )
-        };
-        let (y_r, gx_r, gc_r) = run(&rbe);
-        let (y_d, gx_d, gc_d) = run(&dense);
+        let (y_r, gx_r, gc_r) = outputs_and_grads(&rbe, &x, c, device);
+        let (y_d, gx_d, gc_d) = outputs_and_grads(&dense, &x, c, device);
         assert!(
             max_abs_diff(&y_r, &y_d) < 1e-4,
             "{model:?} outputs: {y_r:?} vs {y_d:?}"
@@ -249,12 +256,12 @@ fn check_rbe_matrix<B: RbeBackend>(device: &B::Device) {
     }
 }
 
-// Not on `wgpu_fusion`, where it fails (open on issue 14). There the *dense* side is wrong:
-// for the point at radius 1e-6 the RBE layer gives the bias, as it must, and the dense one
-// does not. The dense weight is a transposed view of `RbeLinear::weight()`; with a
-// contiguous copy of it (`Tensor::from_data(w.transpose().into_data())`) the check passed
-// on all four backends in a local run. Whether Burn's fusion or the decode op's registration
-// mishandles that view is not established.
+// Not on `wgpu_fusion`: it fails there, and the *dense* side is the wrong one: for the point
+// at radius 1e-6 the RBE layer gives the bias, as it must, and the dense one does not. The
+// dense weight is a transposed view of `RbeLinear::weight()`; with a contiguous copy of it
+// (`Tensor::from_data(w.transpose().into_data())`) the check passed on all four backends in
+// a local run. Whether Burn's fusion or the decode op's registration mishandles that view is
+// not established.
 backend_tests!(
     rbe_matrix_matches_dense,
     [ndarray, flex, wgpu_cube],
@@ -262,7 +269,7 @@ backend_tests!(
 );
 
 /// A record round trip keeps the learned curvature, the weights and the bias.
-fn check_record<B: RbeBackend>(device: &B::Device) {
+fn check_record<B: Backend>(device: &B::Device) {
     let config = HypLinearConfig::new(3, 2).with_curvature(CurvatureConfig::Learned { init: 2.0 });
     let layer = config.init::<B>(device);
     let mut other = config
@@ -279,4 +286,34 @@ fn check_record<B: RbeBackend>(device: &B::Device) {
 
 backend_tests!(record_round_trip, [ndarray, flex], |B, device| {
     check_record::<B>(device)
+});
+
+/// The same with an RBE matrix: the record holds the seeds and the Möbius bias.
+fn check_rbe_record<B: RbeBackend>(device: &B::Device) {
+    let config = HypLinearConfig::new(4, 2).with_curvature(CurvatureConfig::Learned { init: 2.0 });
+    let matrix = || {
+        RbeLinearConfig::new(4, 2)
+            .with_block_size(2)
+            .with_bias(false)
+            .init::<B>(device)
+    };
+    let layer = config.init_with(matrix(), device);
+    let other = config
+        .clone()
+        .with_curvature(CurvatureConfig::Learned { init: 0.5 })
+        .init_with(matrix(), device);
+    let x = rows::<B>(&[0.1, 0.2, -0.3, 0.1, 0.0, 0.0, 0.4, -0.2], 4, device);
+    let before = max_abs_diff(
+        &host(layer.forward(x.clone())),
+        &host(other.forward(x.clone())),
+    );
+    assert!(before > 1e-4, "two fresh layers agree to {before}");
+    let other = other.load_record(layer.clone().into_record());
+    assert!((other.curvature() - 2.0).abs() < 1e-5);
+    let diff = max_abs_diff(&host(layer.forward(x.clone())), &host(other.forward(x)));
+    assert!(diff < 1e-6, "outputs differ by {diff}");
+}
+
+backend_tests!(rbe_record_round_trip, [ndarray, flex], |B, device| {
+    check_rbe_record::<B>(device)
 });
