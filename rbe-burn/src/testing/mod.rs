@@ -5,7 +5,8 @@
 pub use crate::record::load::{ParamShape, param_shapes};
 mod verify;
 
-pub use verify::{VerifyReport, random_seeds, rel_err, verification_cases, verify_backend};
+pub use rbe_kernels::testing::rel_err;
+pub use verify::{VerifyReport, random_seeds, verification_cases, verify_backend};
 
 /// The default WGPU device if an adapter exists.
 #[cfg(feature = "wgpu")]

@@ -4,11 +4,11 @@
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rbe_kernels::formats::paper::SeedFields;
+use rand::SeedableRng;
 use rbe_kernels::formats::paper::reference::{
     SeedParams, decode_dense, fused_forward_precise, layer_backward,
 };
+use rbe_kernels::testing::{self, Blocks, rel_err};
 use rbe_kernels::{BlockLayout, DecodeCache, Packed128};
 
 use crate::{PaperFormat, RbeBackend, RbeKernel, RbeSeeds, RbeSpec, SeedFormat};
@@ -37,50 +37,20 @@ pub struct VerifyReport {
     pub transitions_equal: bool,
 }
 
-/// The shapes checked: full, cropped, one-row, one-column and rectangular blocks first, then
-/// random ones; `(layout, batch)`.
+/// `count` shapes for the paper format, `(layout, batch)`: the named edge cases of
+/// [`rbe_kernels::testing::named_cases`] (full, cropped, one-row, one-column, rectangular and
+/// oversized blocks) first, then random ones.
 pub fn verification_cases(rng: &mut StdRng, count: usize) -> Vec<(BlockLayout, usize)> {
-    let fixed = [
-        (1, 37, 8, 8, 3),
-        (29, 1, 8, 8, 2),
-        (1, 1, 4, 4, 1),
-        (64, 64, 32, 32, 5),
-        (33, 17, 5, 3, 4),
-        (1, 100, 1, 7, 2),
-        (70, 45, 16, 16, 17),
-    ];
-    let mut out: Vec<_> = fixed
-        .iter()
-        .map(|&(r, c, br, bc, b)| (BlockLayout::new(r, c, br, bc).expect("non-zero"), b))
-        .collect();
-    while out.len() < count {
-        let br = rng.random_range(1..=16);
-        let bc = if rng.random_bool(0.7) {
-            br
-        } else {
-            rng.random_range(1..=16)
-        };
-        let (rows, cols) = (rng.random_range(1..=70), rng.random_range(1..=70));
-        let layout = BlockLayout::new(rows, cols, br, bc).expect("non-zero");
-        out.push((layout, rng.random_range(1..=20)));
-    }
-    out.truncate(count);
-    out
+    let named = testing::named_cases(Blocks::Any).len();
+    let mut cases = testing::cases(rng, Blocks::Any, count.saturating_sub(named), 20);
+    cases.truncate(count);
+    cases
 }
 
-/// Random valid seeds with every field populated.
+/// `n` random paper-format seeds with every bit of `hi` populated
+/// ([`testing::PaperSeeds::random`]).
 pub fn random_seeds(rng: &mut StdRng, n: usize) -> Vec<Packed128> {
-    (0..n)
-        .map(|_| {
-            Packed128::from_fields(SeedFields {
-                r: rng.random_range(0.1..2.0),
-                theta: rng.random_range(-3.2..3.2),
-                cordic_rotations: rng.random(),
-                reserved: rng.random(),
-            })
-            .expect("finite by construction")
-        })
-        .collect()
+    testing::PaperSeeds::random(rng, n).packed
 }
 
 /// Runs `cases` random shapes through the backend's forward, backward and decode and
@@ -106,11 +76,7 @@ pub fn verify_backend<B: RbeBackend>(
     for (layout, batch) in verification_cases(&mut rng, cases) {
         let seeds = random_seeds(&mut rng, layout.num_blocks());
         let params: Vec<SeedParams> = seeds.iter().map(SeedParams::from).collect();
-        let mut grid = |n: usize| -> Vec<f64> {
-            (0..n)
-                .map(|_| f64::from(rng.random_range(-8i32..8)) / 8.0)
-                .collect()
-        };
+        let mut grid = |n: usize| rbe_kernels::testing::grid_values(&mut rng, n).1;
         let x = grid(batch * layout.cols);
         let g = grid(batch * layout.rows);
         let format = SeedFormat::Paper(
@@ -184,16 +150,4 @@ fn download<B: RbeBackend>(t: FloatTensor<B>) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
-}
-
-/// `max |got - want| / max |want|`.
-pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
-    if got.len() != want.len() {
-        return f64::INFINITY;
-    }
-    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-    got.iter()
-        .zip(want)
-        .fold(0f64, |m, (g, w)| m.max((g - w).abs()))
-        / scale
 }

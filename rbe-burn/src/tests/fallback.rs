@@ -7,7 +7,7 @@
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use burn::module::ParamId;
 use rbe_kernels::formats::paper::reference::apply_transition_counts;
@@ -43,11 +43,7 @@ fn tensor_op_bodies_match_the_native_path() {
         let (seed_coords, seed_bits) = RbeSeedsRecord::<Flex>::upload(&packed, &device);
         let spec = paper_spec(layout, RbeKernel::ClosedForm, Some(0.1));
         // Values on a 1/8 grid: the transition counts must agree exactly.
-        let mut grid = |n: usize| -> Vec<f64> {
-            (0..n)
-                .map(|_| f64::from(rng.random_range(-8i32..8)) / 8.0)
-                .collect()
-        };
+        let mut grid = |n: usize| rbe_kernels::testing::grid_values(&mut rng, n).1;
         let (x, g) = (grid(batch * layout.cols), grid(batch * layout.rows));
         let coords = || seed_coords.clone().into_primitive().tensor();
         let bits = || seed_bits.clone().into_primitive();

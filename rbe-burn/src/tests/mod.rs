@@ -92,7 +92,6 @@ mod step;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use rbe_kernels::formats::paper::reference::SeedParams;
 use rbe_kernels::{BlockLayout, Packed128};
 
@@ -115,17 +114,12 @@ pub type WgpuFusion = burn::backend::Wgpu<f32, i32>;
 #[cfg(feature = "wgpu")]
 const _: fn(WgpuFusion) -> burn_fusion::Fusion<WgpuCube> = |b| b;
 
-pub fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
-}
+pub use rbe_kernels::testing::{random_vec, rng};
 
 pub fn params(seeds: &[Packed128]) -> Vec<SeedParams> {
     seeds.iter().map(SeedParams::from).collect()
 }
 
-pub fn random_vec(rng: &mut StdRng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
-}
 
 pub fn tensor<B: Backend, const D: usize>(
     values: &[f64],

@@ -28,14 +28,17 @@ fn config(layout: &BlockLayout, training: BitTraining) -> RbeLinearConfig {
         .with_format(sign(training))
 }
 
-/// Random sign seeds: random bits inside the matrix, `alpha` in `[0, 1)`, `mu` in `±0.5`.
+/// Random sign seeds ([`rbe_kernels::testing::SignSeeds::random_positive`]: `alpha` in
+/// `[0.1, 1)`, `mu` in `±1`) with the bits of cells outside the matrix cleared, as the
+/// layer's encoder and bit rules leave them.
 fn sign_seeds(rng: &mut StdRng, layout: &BlockLayout) -> Vec<Packed128> {
-    (0..layout.num_blocks())
-        .map(|s| {
-            let bits = rng.random::<u64>() & valid_mask(layout, s);
-            let alpha = rng.random_range(0.0..1.0f32);
-            let mu = rng.random_range(-0.5..0.5f32);
-            Packed128::from_sign_parts(bits, alpha, mu).unwrap()
+    rbe_kernels::testing::SignSeeds::random_positive(rng, layout)
+        .packed
+        .into_iter()
+        .enumerate()
+        .map(|(s, seed)| Packed128 {
+            hi: seed.hi & valid_mask(layout, s),
+            ..seed
         })
         .collect()
 }
