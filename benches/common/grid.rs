@@ -91,6 +91,16 @@ pub fn blocks(default: &str) -> Vec<usize> {
     list("RBE_BENCH_BLOCKS", default)
 }
 
+/// Distinct layers of the stack case: `RBE_BENCH_STACK`, else the bench's `default`; `0`
+/// skips the case. In test mode the default shrinks to 2 layers, enough to run the code.
+pub fn stack_layers(default: usize) -> usize {
+    let default = if test_mode() { default.min(2) } else { default };
+    list::<usize>("RBE_BENCH_STACK", &default.to_string())
+        .first()
+        .copied()
+        .unwrap_or(0)
+}
+
 /// RBE forward kernels: `RBE_BENCH_KERNELS`, `closed-form` and/or `cordic`.
 pub fn kernels() -> Vec<RbeKernel> {
     list::<KernelName>("RBE_BENCH_KERNELS", "closed-form,cordic")

@@ -39,6 +39,17 @@ impl Stats {
             samples: ns.len(),
         })
     }
+
+    /// The times divided by `n`: one call that ran `n` layers, reported per layer.
+    pub fn per(self, n: usize) -> Self {
+        let n = n.max(1) as f64;
+        Self {
+            median_ns: self.median_ns / n,
+            p10_ns: self.p10_ns / n,
+            p90_ns: self.p90_ns / n,
+            samples: self.samples,
+        }
+    }
 }
 
 /// A criterion group with the sampling this project can afford on 2 cores: flat sampling

@@ -7,8 +7,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
+use crate::runs::{backend_label, run_order};
 use crate::schema::RunFile;
-use crate::table::{backend_label, run_order};
 
 /// The TTF used for every label; `RBE_REPORT_FONT` overrides the search.
 pub const FONT_ENV: &str = "RBE_REPORT_FONT";

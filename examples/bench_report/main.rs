@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 mod chart;
 mod load;
+mod runs;
 mod table;
 mod targets;
 

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use crate::runs::{backend_label, rate_note, run_order};
 use crate::schema::{Record, RunFile};
 use crate::targets::targets;
 
@@ -93,28 +94,6 @@ fn heading(out: &mut String, run: &RunFile) {
         load,
     )
     .unwrap();
-}
-
-/// Flex (the CPU baseline) first and NdArray (legacy) last, then by machine.
-pub fn run_order(run: &RunFile) -> (usize, String, String) {
-    let rank = match run.backend.name.as_str() {
-        "flex" => 0,
-        "cuda" => 1,
-        "wgpu" => 2,
-        "ndarray" => 4,
-        _ => 3,
-    };
-    (rank, run.machine.label.clone(), run.backend.name.clone())
-}
-
-/// The backend's name as a heading shows it: NdArray is marked legacy (Burn 0.21 recommends
-/// Flex on the CPU).
-pub fn backend_label(name: &str) -> String {
-    match name {
-        "flex" => "flex (CPU baseline)".into(),
-        "ndarray" => "ndarray (legacy CPU backend)".into(),
-        other => other.into(),
-    }
 }
 
 fn find<'a>(
@@ -221,6 +200,60 @@ fn linear_forward(out: &mut String, run: &RunFile) {
             .unwrap();
         }
     }
+    stacks(out, run);
+}
+
+/// The stack cases: distinct layers run one after another, time per layer against the same
+/// layer shape called alone (whose state between calls the stack may evict).
+fn stacks(out: &mut String, run: &RunFile) {
+    let rows: Vec<&Record> = run
+        .records
+        .iter()
+        .filter(|r| r.variant.ends_with("-stack"))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\nStacks of distinct layers of one shape (each with its own seeds), run one after \
+         another on the same input as a transformer's forward runs its layers; times are per \
+         layer (one stack call / layers). **x single** is that time over the same layer \
+         shape called alone; **dense** is one dense layer called alone (no stack of dense \
+         layers is measured: 96 distinct 4096x4096 weights take 6 GiB).\n\n\
+         | shape | batch | block | variant | layers | single layer | stack, per layer | \
+         x single | dense | x dense |\n\
+         |---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let single_variant = r.variant.trim_end_matches("-stack");
+        let single = find(
+            run,
+            (r.d_input, r.d_output),
+            r.batch,
+            r.block,
+            single_variant,
+        );
+        let layers = r
+            .model
+            .as_deref()
+            .and_then(|m| m.strip_prefix("stack-"))
+            .unwrap_or("?");
+        writeln!(
+            out,
+            "| {}x{} | {} | {} | {} | {layers} | {} | {} | {} | {} | {} |",
+            r.d_input,
+            r.d_output,
+            r.batch,
+            r.block.map_or("-".into(), |b| b.to_string()),
+            r.variant,
+            time(single),
+            time(Some(r)),
+            single.map_or("-".into(), |s| format!("{:.2}x", r.median_ns / s.median_ns)),
+            duration(r.dense_median_ns),
+            speedup(Some(r)),
+        )
+        .unwrap();
+    }
 }
 
 fn training_step(out: &mut String, run: &RunFile) {
@@ -307,7 +340,11 @@ fn weight_generation(out: &mut String, run: &RunFile) {
 }
 
 fn time(r: Option<&Record>) -> String {
-    match r.map(|r| r.median_ns) {
+    duration(r.map(|r| r.median_ns))
+}
+
+fn duration(ns: Option<f64>) -> String {
+    match ns {
         None => "-".into(),
         Some(n) if n >= 1e9 => format!("{:.2} s", n / 1e9),
         Some(n) if n >= 1e6 => format!("{:.2} ms", n / 1e6),
@@ -331,30 +368,6 @@ fn bound(r: Option<&Record>) -> String {
 fn bound_ratio(r: Option<&Record>) -> String {
     r.and_then(|r| r.compute_bound.as_ref())
         .map_or("-".into(), |b| format!("{:.2}x", b.ratio))
-}
-
-/// Which dense rate(s) the bounds of `run` used.
-pub fn rate_note(run: &RunFile) -> String {
-    let mut rates: Vec<(String, f64)> = Vec::new();
-    for b in run.records.iter().filter_map(|r| r.compute_bound.as_ref()) {
-        if !rates
-            .iter()
-            .any(|(c, v)| *c == b.dense_rate_case && *v == b.dense_macs_per_second)
-        {
-            rates.push((b.dense_rate_case.clone(), b.dense_macs_per_second));
-        }
-    }
-    if rates.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = rates
-        .iter()
-        .map(|(case, rate)| format!("{:.2} G multiply-adds/s (`{case}`)", rate / 1e9))
-        .collect();
-    format!(
-        "\nCompute bound from the best dense rate of the run: {}.\n",
-        list.join("; ")
-    )
 }
 
 fn speedup(r: Option<&Record>) -> String {

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use crate::runs::{rate_note, run_order};
 use crate::schema::{Record, RunFile};
-use crate::table::{rate_note, run_order};
 
 /// The forward targets' layer: 4096x4096 with 32x32 blocks.
 const FORWARD_SHAPE: (usize, usize) = (4096, 4096);
@@ -18,6 +18,10 @@ const MLP_BLOCK: usize = 8;
 const WIDE: usize = 4096;
 const WIDE_BLOCK: usize = 32;
 const WIDE_BATCH: usize = 64;
+/// The stack target: as many distinct forward-target layers as a 16-block transformer runs
+/// per forward (the bench's variant and `model` label for it).
+const STACK_LAYERS: usize = 96;
+const STACK_VARIANT: &str = "rbe-closed-form-stack";
 
 /// What a target compares.
 #[derive(Clone, Copy)]
@@ -28,12 +32,17 @@ enum Goal {
     AtMostTimesDense(f64),
     /// `RBE / compute bound <= x`.
     WithinBound(f64),
+    /// `per-layer time in a stack of distinct layers / single-layer time <= x`: what a
+    /// layer keeps between calls must survive the other layers' calls.
+    WithinSingleLayer(f64),
 }
 
 struct Target {
     what: String,
     goal: Goal,
     record: Option<Record>,
+    /// What the record is compared with, where the goal needs a second record of the run.
+    baseline: Option<Record>,
 }
 
 impl Target {
@@ -48,6 +57,7 @@ impl Target {
                 }
             }
             Goal::WithinBound(x) => format!("<= {x}x its compute bound"),
+            Goal::WithinSingleLayer(x) => format!("time per layer <= {x}x the single-layer time"),
         }
     }
 
@@ -79,6 +89,28 @@ impl Target {
                     ns(b.bound_ns)
                 );
                 Some((text, b.ratio <= x))
+            }
+            Goal::WithinSingleLayer(x) => {
+                let single = self.baseline.as_ref()?;
+                let ratio = r.median_ns / single.median_ns;
+                let mut text = format!(
+                    "{ratio:.2}x ({} per layer vs {} for one layer",
+                    ns(r.median_ns),
+                    ns(single.median_ns)
+                );
+                if let Some(s) = r.speedup_vs_dense {
+                    text.push_str(&format!("; {s:.1}x faster than one dense layer"));
+                }
+                text.push(')');
+                // Both come from one results file, which merges runs: say so when they were
+                // measured on different code.
+                if r.git_rev != single.git_rev {
+                    text.push_str(&format!(
+                        " (measured on different code: {} and {})",
+                        r.git_rev, single.git_rev
+                    ));
+                }
+                Some((text, ratio <= x))
             }
         }
     }
@@ -129,12 +161,37 @@ fn targets_of(forward: Option<&RunFile>, training: Option<&RunFile>) -> Vec<Targ
                 FORWARD_BLOCK,
                 "rbe-closed-form",
             ),
+            baseline: None,
         });
     }
     out.push(Target {
         what: format!("Forward {d_in}x{d_out}, sign blueprint B=8, batch 1: vs dense `Linear`"),
         goal: Goal::FasterThanDense(5.0),
         record: find(forward, FORWARD_SHAPE, Some(1), 8, "rbe-sign"),
+        baseline: None,
+    });
+    let stack = find(
+        forward,
+        FORWARD_SHAPE,
+        Some(1),
+        FORWARD_BLOCK,
+        STACK_VARIANT,
+    )
+    .filter(|r| r.model.as_deref() == Some(&format!("stack-{STACK_LAYERS}")));
+    out.push(Target {
+        what: format!(
+            "Forward, stack of {STACK_LAYERS} distinct {d_in}x{d_out} layers, B={FORWARD_BLOCK}, \
+             batch 1: per layer vs one layer called alone"
+        ),
+        goal: Goal::WithinSingleLayer(1.3),
+        record: stack,
+        baseline: find(
+            forward,
+            FORWARD_SHAPE,
+            Some(1),
+            FORWARD_BLOCK,
+            "rbe-closed-form",
+        ),
     });
     for batch in [32, 256] {
         out.push(Target {
@@ -149,6 +206,7 @@ fn targets_of(forward: Option<&RunFile>, training: Option<&RunFile>) -> Vec<Targ
                 FORWARD_BLOCK,
                 "rbe-closed-form",
             ),
+            baseline: None,
         });
     }
     for (on, x) in [(false, 1.0), (true, 1.5)] {
@@ -165,6 +223,7 @@ fn targets_of(forward: Option<&RunFile>, training: Option<&RunFile>) -> Vec<Targ
                 MLP_BLOCK,
                 &format!("rbe-closed-form-transitions-{state}"),
             ),
+            baseline: None,
         });
     }
     let wide = find(
@@ -181,6 +240,7 @@ fn targets_of(forward: Option<&RunFile>, training: Option<&RunFile>) -> Vec<Targ
         ),
         goal: Goal::FasterThanDense(4.0),
         record: wide,
+        baseline: None,
     });
     out
 }

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod model;
+mod peak_rss;
 pub mod progress;
 pub mod quantized;
 pub mod report;

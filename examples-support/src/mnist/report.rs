@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use rbe_burn::BitTraining;
 
 use super::model::{ModelConfig, ModelKind, RbeFormat};
+use super::peak_rss::peak_rss_mib;
+// The public path callers know; training takes it from `peak_rss` itself, so that training
+// does not depend on the report that depends on it.
+pub use super::peak_rss::reset_peak_rss;
 use super::training::{Accuracy, TrainingConfig};
 use crate::layer::ParamBytes;
 
@@ -150,19 +154,4 @@ impl RunReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report is plain data")
     }
-}
-
-/// Resets the process's peak resident memory to its current size (Linux: writing 5 to
-/// `/proc/self/clear_refs`), so that runs sharing a process report their own peaks.
-/// Elsewhere, or without permission, it does nothing and the peak covers the process.
-pub fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// `VmHWM` of `/proc/self/status` in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

@@ -310,7 +310,7 @@ where
     B::InnerBackend: RbeBackend,
 {
     config.validate()?;
-    super::report::reset_peak_rss();
+    super::peak_rss::reset_peak_rss();
     B::seed(device, config.seed);
     let model = config.model.try_init::<B>(device)?;
 
