@@ -281,7 +281,11 @@ impl PerBackend for LinearForward<'_> {
                     for &kernel in &kernels {
                         let layers: Vec<RbeLinear<B>> = layers
                             .iter()
-                            .map(|l| l.clone().with_kernel(kernel))
+                            .map(|l| {
+                                l.clone()
+                                    .with_format(PaperFormat::new().with_kernel(kernel).into())
+                                    .expect("a paper-format layer")
+                            })
                             .collect();
                         let variant = grid::kernel_variant(kernel);
                         let stack_case = case(&format!("{variant}-stack"), Some(*block));

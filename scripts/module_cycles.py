@@ -4,7 +4,7 @@
 Usage:
     python3 scripts/module_cycles.py [--tests] [--no-reexports] [--quiet] [ROOT.rs ...]
 
-Without arguments it checks every crate of the workspace: rbe-cubecl/src/lib.rs,
+Without arguments it checks every crate of the workspace: rbe-kernels/src/lib.rs,
 rbe-burn/src/lib.rs, examples-support/src/lib.rs, src/lib.rs, every example
 (examples/*.rs and examples/*/main.rs) and every bench (benches/*.rs). Run it from the
 repository root (or anywhere: the default roots are found relative to this script).
@@ -65,7 +65,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LIBRARY_ROOTS = [
-    "rbe-cubecl/src/lib.rs",
+    "rbe-kernels/src/lib.rs",
     "rbe-burn/src/lib.rs",
     "examples-support/src/lib.rs",
     "src/lib.rs",

@@ -3,8 +3,8 @@
 
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use rbe_kernels::formats::paper::reference::{
     SeedParams, decode_dense, fused_forward_precise, layer_backward,
 };

@@ -6,8 +6,8 @@
 
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use burn::module::ParamId;
 use rbe_kernels::formats::paper::reference::apply_transition_counts;

@@ -120,7 +120,6 @@ pub fn params(seeds: &[Packed128]) -> Vec<SeedParams> {
     seeds.iter().map(SeedParams::from).collect()
 }
 
-
 pub fn tensor<B: Backend, const D: usize>(
     values: &[f64],
     shape: [usize; D],

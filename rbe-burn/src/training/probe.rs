@@ -117,7 +117,7 @@ mod tests {
     use burn::backend::Autodiff;
 
     use super::TransitionProbe;
-    use crate::tests::Flex;
+    use burn::backend::Flex;
 
     #[test]
     fn only_a_tracked_probe_holds_a_row_per_block() {
