@@ -1,6 +1,7 @@
 use thiserror::Error;
 
-/// Everything that can go wrong when building, running, saving or loading an RBE layer.
+/// Everything that can go wrong when building, running, saving or loading an RBE layer or a
+/// hyperbolic layer: the one error type of this crate.
 #[derive(Debug, Error)]
 pub enum RbeError {
     /// A seed, layout or kernel buffer is invalid (non-finite float, wrong byte length,
@@ -8,7 +9,7 @@ pub enum RbeError {
     #[error(transparent)]
     Seed(#[from] rbe_kernels::KernelError),
     /// A configuration value is out of its domain.
-    #[error("invalid RBE configuration: {0}")]
+    #[error("invalid configuration: {0}")]
     Config(String),
     /// A tensor does not have the shape the layer needs.
     #[error("{what}: expected shape {expected:?}, found {actual:?}")]
@@ -58,6 +59,29 @@ pub enum RbeError {
         /// The model's value.
         model: String,
     },
+    /// A point of the Poincaré ball has norm `norm` at or beyond the ball radius
+    /// `limit = 1/sqrt(c)`.
+    #[error("point outside the Poincaré ball: norm {norm} >= radius {limit}")]
+    OutsideManifold {
+        /// The largest row norm found.
+        norm: f64,
+        /// The ball radius `1/sqrt(c)`.
+        limit: f64,
+    },
+    /// A point given to a Lorentz layer is not on the upper sheet of the hyperboloid
+    /// `<x, x>_L = -1/c`.
+    #[error("point off the hyperboloid: <x, x>_L = {inner}, expected {expected} (x_0 = {time})")]
+    OffHyperboloid {
+        /// `<x, x>_L` of the worst row.
+        inner: f64,
+        /// `-1/c`.
+        expected: f64,
+        /// The time coordinate of that row (must be positive).
+        time: f64,
+    },
+    /// The curvature magnitude `c` of a hyperbolic layer is not a positive finite number.
+    #[error("the curvature magnitude c must be positive and finite, got {0}")]
+    NonPositiveCurvature(f64),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

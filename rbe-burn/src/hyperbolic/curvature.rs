@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::HyperbolicError;
+use crate::RbeError;
 
 /// Trained curvatures are floored here: `softplus` underflows to 0 for a very negative raw
 /// value, where the ball radius `1/sqrt(c)` is infinite.
@@ -44,12 +44,12 @@ impl CurvatureConfig {
     }
 
     /// Checks that `c` is positive and finite.
-    pub fn validate(&self) -> Result<(), HyperbolicError> {
+    pub fn validate(&self) -> Result<(), RbeError> {
         let c = self.initial();
         if c.is_finite() && c > 0.0 {
             Ok(())
         } else {
-            Err(HyperbolicError::NonPositiveCurvature(c))
+            Err(RbeError::NonPositiveCurvature(c))
         }
     }
 
@@ -62,11 +62,8 @@ impl CurvatureConfig {
             .unwrap_or_else(|err| panic!("CurvatureConfig::init: {err}"))
     }
 
-    /// Builds the curvature, or returns [`HyperbolicError::NonPositiveCurvature`].
-    pub fn try_init<B: Backend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<Curvature<B>, HyperbolicError> {
+    /// Builds the curvature, or returns [`RbeError::NonPositiveCurvature`].
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<Curvature<B>, RbeError> {
         self.validate()?;
         let scalar = |v: f64| Tensor::<B, 1>::from_data(TensorData::new(vec![v], [1]), device);
         Ok(match *self {

@@ -8,7 +8,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Curvature, CurvatureConfig, HyperbolicError, LinearMap, lorentz, poincare};
+use super::{Curvature, CurvatureConfig, LinearMap, lorentz, poincare};
+use crate::RbeError;
 
 /// Which model of hyperbolic space a layer's inputs and outputs live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -75,12 +76,9 @@ impl HypLinearConfig {
     }
 
     /// Builds the layer with a dense matrix (a Burn `Linear` without bias), or says why the
-    /// configuration is invalid ([`HyperbolicError::NonPositiveCurvature`] for `c <= 0`,
-    /// [`HyperbolicError::Config`] for a zero dimension).
-    pub fn try_init<B: Backend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<HypLinear<B>, HyperbolicError> {
+    /// configuration is invalid ([`RbeError::NonPositiveCurvature`] for `c <= 0`,
+    /// [`RbeError::Config`] for a zero dimension).
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<HypLinear<B>, RbeError> {
         self.check_dims()?;
         // Checked before the matrix is drawn, so an invalid curvature costs no weight.
         self.curvature.validate()?;
@@ -108,7 +106,7 @@ impl HypLinearConfig {
     }
 
     /// Builds the layer around `matrix`, or says why it cannot:
-    /// [`HyperbolicError::NonPositiveCurvature`] for `c <= 0`, [`HyperbolicError::Config`]
+    /// [`RbeError::NonPositiveCurvature`] for `c <= 0`, [`RbeError::Config`]
     /// for a zero dimension or a matrix of other dimensions than the configuration's.
     ///
     /// The matrix is used as given: its own bias, if it has one, is applied in the tangent
@@ -117,11 +115,11 @@ impl HypLinearConfig {
         &self,
         matrix: M,
         device: &B::Device,
-    ) -> Result<HypLinear<B, M>, HyperbolicError> {
+    ) -> Result<HypLinear<B, M>, RbeError> {
         self.check_dims()?;
         let (d_in, d_out) = (matrix.d_input(), matrix.d_output());
         if (d_in, d_out) != (self.d_input, self.d_output) {
-            return Err(HyperbolicError::Config(format!(
+            return Err(RbeError::Config(format!(
                 "the matrix maps {d_in} -> {d_out} features, the configuration says {} -> {}",
                 self.d_input, self.d_output
             )));
@@ -139,9 +137,9 @@ impl HypLinearConfig {
         Ok(HypLinear::from_parts(matrix, bias, curvature, self.model))
     }
 
-    fn check_dims(&self) -> Result<(), HyperbolicError> {
+    fn check_dims(&self) -> Result<(), RbeError> {
         if self.d_input == 0 || self.d_output == 0 {
-            return Err(HyperbolicError::Config(format!(
+            return Err(RbeError::Config(format!(
                 "dimensions must be positive, got {} -> {}",
                 self.d_input, self.d_output
             )));
@@ -229,15 +227,11 @@ impl<B: Backend, M: LinearMap<B>> HypLinear<B, M> {
         }
     }
 
-    fn check_shape(&self, x: &Tensor<B, 2>) -> Result<(), HyperbolicError> {
+    fn check_shape(&self, x: &Tensor<B, 2>) -> Result<(), RbeError> {
         let [n, width] = x.dims();
         let want = self.width(self.d_input());
         if width != want {
-            return Err(HyperbolicError::shape(
-                "HypLinear input",
-                &[n, want],
-                &[n, width],
-            ));
+            return Err(RbeError::shape("HypLinear input", &[n, want], &[n, width]));
         }
         Ok(())
     }
@@ -263,10 +257,10 @@ impl<B: Backend, M: LinearMap<B>> HypLinear<B, M> {
 
     /// [`HypLinear::forward`], with a typed error for a wrong width, a non-finite input,
     /// or a point off the manifold: norm `>= 1/sqrt(c)` in the ball
-    /// ([`HyperbolicError::OutsideManifold`]); `x_0 <= 0` or `|c<x,x>_L + 1|` above `1e-3`
-    /// times `c(x_0^2 + |x_s|^2)` on the hyperboloid ([`HyperbolicError::OffHyperboloid`]).
+    /// ([`RbeError::OutsideManifold`]); `x_0 <= 0` or `|c<x,x>_L + 1|` above `1e-3`
+    /// times `c(x_0^2 + |x_s|^2)` on the hyperboloid ([`RbeError::OffHyperboloid`]).
     /// The check reads the input back to the host.
-    pub fn try_forward(&self, x: Tensor<B, 2>) -> Result<Tensor<B, 2>, HyperbolicError> {
+    pub fn try_forward(&self, x: Tensor<B, 2>) -> Result<Tensor<B, 2>, RbeError> {
         self.check_shape(&x)?;
         check_on_manifold(&x, self.curvature(), self.model)?;
         Ok(self.apply(x))
@@ -315,16 +309,16 @@ pub(crate) fn check_on_manifold<B: Backend>(
     x: &Tensor<B, 2>,
     c: f64,
     model: HyperbolicModel,
-) -> Result<(), HyperbolicError> {
+) -> Result<(), RbeError> {
     let [_, width] = x.dims();
     let values = x
         .clone()
         .into_data()
         .convert::<f64>()
         .to_vec::<f64>()
-        .map_err(|err| HyperbolicError::Config(format!("reading the input back: {err:?}")))?;
+        .map_err(|err| RbeError::Config(format!("reading the input back: {err:?}")))?;
     if values.iter().any(|v| !v.is_finite()) {
-        return Err(HyperbolicError::NonFinite("the input".into()));
+        return Err(RbeError::NonFinite("the input".into()));
     }
     if width == 0 {
         return Ok(());
@@ -337,7 +331,7 @@ pub(crate) fn check_on_manifold<B: Backend>(
                 .map(|row| row.iter().map(|v| v * v).sum::<f64>().sqrt())
                 .fold(0.0, f64::max);
             if norm >= limit {
-                return Err(HyperbolicError::OutsideManifold { norm, limit });
+                return Err(RbeError::OutsideManifold { norm, limit });
             }
         }
         HyperbolicModel::Lorentz => {
@@ -347,7 +341,7 @@ pub(crate) fn check_on_manifold<B: Backend>(
                 let inner = space - time * time;
                 let off = (c * inner + 1.0).abs() > 1e-3 * (1.0 + c * (time * time + space));
                 if time <= 0.0 || off {
-                    return Err(HyperbolicError::OffHyperboloid {
+                    return Err(RbeError::OffHyperboloid {
                         inner,
                         expected: -1.0 / c,
                         time,

@@ -1,5 +1,6 @@
 //! [`HypMlr`]: the hyperbolic multinomial logistic regression of Ganea et al. 2018.
 
+use crate::RbeError;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
@@ -7,8 +8,8 @@ use burn::tensor::{Distribution, Tensor};
 
 use super::linear::check_on_manifold;
 use super::{
-    Curvature, CurvatureConfig, HyperbolicError, HyperbolicModel, MIN_GAP, asinh_odd, c2, lorentz,
-    norm, poincare, sq_norm, sqrt_c2,
+    Curvature, CurvatureConfig, HyperbolicModel, MIN_GAP, asinh_odd, c2, lorentz, norm, poincare,
+    sq_norm, sqrt_c2,
 };
 
 /// Configuration of a [`HypMlr`].
@@ -37,9 +38,9 @@ impl HypMlrConfig {
     }
 
     /// Builds the head, or says why the configuration is invalid.
-    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<HypMlr<B>, HyperbolicError> {
+    pub fn try_init<B: Backend>(&self, device: &B::Device) -> Result<HypMlr<B>, RbeError> {
         if self.d_input == 0 || self.n_classes == 0 {
-            return Err(HyperbolicError::Config(format!(
+            return Err(RbeError::Config(format!(
                 "dimensions must be positive, got {} inputs, {} classes",
                 self.d_input, self.n_classes
             )));
@@ -103,18 +104,14 @@ impl<B: Backend> HypMlr<B> {
         self.model
     }
 
-    fn check_shape(&self, x: &Tensor<B, 2>) -> Result<(), HyperbolicError> {
+    fn check_shape(&self, x: &Tensor<B, 2>) -> Result<(), RbeError> {
         let [n, width] = x.dims();
         let want = match self.model {
             HyperbolicModel::Poincare => self.d_input,
             HyperbolicModel::Lorentz => self.d_input + 1,
         };
         if width != want {
-            return Err(HyperbolicError::shape(
-                "HypMlr input",
-                &[n, want],
-                &[n, width],
-            ));
+            return Err(RbeError::shape("HypMlr input", &[n, want], &[n, width]));
         }
         Ok(())
     }
@@ -136,7 +133,7 @@ impl<B: Backend> HypMlr<B> {
 
     /// [`HypMlr::forward`], with a typed error for a wrong width, a non-finite input or a
     /// point off the manifold (see [`super::HypLinear::try_forward`]); reads the input back.
-    pub fn try_forward(&self, x: Tensor<B, 2>) -> Result<Tensor<B, 2>, HyperbolicError> {
+    pub fn try_forward(&self, x: Tensor<B, 2>) -> Result<Tensor<B, 2>, RbeError> {
         self.check_shape(&x)?;
         check_on_manifold(&x, self.curvature.value_f64(), self.model)?;
         Ok(self.apply(x))

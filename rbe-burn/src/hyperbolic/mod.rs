@@ -36,7 +36,6 @@
 //!   overflow f32 (the maps saturate long before: `tanh(40) == 1` in f32).
 
 pub mod curvature;
-pub mod error;
 pub mod klein;
 pub mod linear;
 pub mod linear_map;
@@ -46,7 +45,9 @@ pub mod poincare;
 mod small;
 
 pub use curvature::{Curvature, CurvatureConfig};
-pub use error::HyperbolicError;
+/// The hyperbolic layers report [`crate::RbeError`], the crate's one error type.
+#[deprecated(note = "use rbe_burn::RbeError, the crate's one error type")]
+pub type HyperbolicError = crate::RbeError;
 pub use linear::{HypLinear, HypLinearConfig, HyperbolicModel};
 pub use linear_map::LinearMap;
 pub use mlr::{HypMlr, HypMlrConfig};

@@ -1,6 +1,7 @@
 //! The layers: typed errors, the f64 reference, Lorentz = Poincaré for the same parameters,
 //! the RBE matrix against the dense one it stands for, records.
 
+use crate::RbeError;
 use burn::backend::Autodiff;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
@@ -9,8 +10,8 @@ use burn::tensor::backend::AutodiffBackend;
 use super::reference as r;
 use super::*;
 use crate::hyperbolic::{
-    CurvatureConfig, HypLinear, HypLinearConfig, HypMlrConfig, HyperbolicError, HyperbolicModel,
-    LinearMap, lorentz as l, poincare as p,
+    CurvatureConfig, HypLinear, HypLinearConfig, HypMlrConfig, HyperbolicModel, LinearMap,
+    lorentz as l, poincare as p,
 };
 use crate::{RbeBackend, RbeLinearConfig};
 
@@ -26,27 +27,24 @@ fn check_errors<B: Backend>(device: &B::Device) {
                 .with_curvature(curvature.clone())
                 .try_init::<B>(device)
                 .unwrap_err();
-            assert!(
-                matches!(err, HyperbolicError::NonPositiveCurvature(_)),
-                "{err}"
-            );
+            assert!(matches!(err, RbeError::NonPositiveCurvature(_)), "{err}");
             let err = HypMlrConfig::new(3, 2)
                 .with_curvature(curvature)
                 .try_init::<B>(device)
                 .unwrap_err();
-            assert!(matches!(err, HyperbolicError::NonPositiveCurvature(_)));
+            assert!(matches!(err, RbeError::NonPositiveCurvature(_)));
         }
     }
     let err = HypLinearConfig::new(0, 2)
         .try_init::<B>(device)
         .unwrap_err();
-    assert!(matches!(err, HyperbolicError::Config(_)));
+    assert!(matches!(err, RbeError::Config(_)));
     // A matrix of other dimensions than the configuration's.
     let matrix = LinearConfig::new(3, 4).with_bias(false).init::<B>(device);
     let err = HypLinearConfig::new(3, 2)
         .try_init_with(matrix, device)
         .unwrap_err();
-    assert!(matches!(err, HyperbolicError::Config(_)), "{err}");
+    assert!(matches!(err, RbeError::Config(_)), "{err}");
 
     let c = 4.0; // ball radius 0.5
     let layer = HypLinearConfig::new(3, 2)
@@ -55,11 +53,11 @@ fn check_errors<B: Backend>(device: &B::Device) {
     let wrong = Tensor::<B, 2>::zeros([2, 4], device);
     assert!(matches!(
         layer.try_forward(wrong),
-        Err(HyperbolicError::Shape { .. })
+        Err(RbeError::Shape { .. })
     ));
     let outside = rows::<B>(&[0.1, 0.0, 0.0, 0.3, 0.4, 0.1], 3, device);
     match layer.try_forward(outside) {
-        Err(HyperbolicError::OutsideManifold { norm, limit }) => {
+        Err(RbeError::OutsideManifold { norm, limit }) => {
             assert!((limit - 0.5).abs() < 1e-12 && norm > 0.5, "{norm} {limit}");
         }
         other => panic!("expected OutsideManifold, got {other:?}"),
@@ -75,14 +73,14 @@ fn check_errors<B: Backend>(device: &B::Device) {
     let off = rows::<B>(&[1.0, 0.0, 0.0, 0.0], 4, device);
     assert!(matches!(
         lorentz.try_forward(off),
-        Err(HyperbolicError::OffHyperboloid { .. })
+        Err(RbeError::OffHyperboloid { .. })
     ));
     let on = l::from_poincare(rows::<B>(&[0.1, 0.2, 0.3], 3, device), curv::<B>(c, device));
     assert_eq!(lorentz.try_forward(on).unwrap().dims(), [1, 3]);
     let nan = rows::<B>(&[f64::NAN, 0.0, 0.0], 3, device);
     assert!(matches!(
         layer.try_forward(nan),
-        Err(HyperbolicError::NonFinite(_))
+        Err(RbeError::NonFinite(_))
     ));
 }
 
