@@ -10,53 +10,109 @@ use std::sync::{Arc, Mutex, PoisonError};
 ///
 /// Each layer owns one (clones share it); it holds at most one entry, so its memory is
 /// bounded by one decode of that layer, and a model with 200 layers is as fast per layer as
-/// one with 2. The key is the exact bytes of the seeds and where their coords end, compared
-/// on every call: a hit is never stale, whoever changed the seeds and however. The
-/// comparison reads 16 bytes per seed, a small fraction of what decoding them costs.
+/// one with 2.
+///
+/// # A cache belongs to one set of seed values
+/// Whoever changes the seeds gives them a fresh cache: `RbeSeeds` does on every update,
+/// load and change of settings, and every other value it hands out (clones, the validation
+/// module) holds the same seeds. The cache therefore does not compare the seeds byte for
+/// byte on a hit: for a 4096x4096 layer in 32x32 blocks that comparison took as long as the
+/// rest of a batch-1 forward (measured on Flex: 102 us per call with it, 56 us without). It
+/// checks the lengths and [`SAMPLES`] words spread over the seeds, which catches a cache
+/// handed to other seeds by mistake in most cases, and in debug builds it keeps the whole
+/// key and panics when sampled seeds match but the seeds differ. Never keep a cache across
+/// an edit of the seeds in place.
 #[derive(Clone, Default)]
 pub struct DecodeCache {
     entry: Arc<Mutex<Option<Entry>>>,
 }
 
+/// Words of the seeds compared on every lookup (spread evenly over `coords` and `bits`);
+/// seeds of at most this many words are compared whole.
+pub const SAMPLES: usize = 16;
+
+/// What identifies the seeds an entry was decoded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    coords_len: usize,
+    bits_len: usize,
+    sample: Vec<u32>,
+    /// Every word, in debug builds only: the check of the contract above.
+    #[cfg(debug_assertions)]
+    whole: Vec<u32>,
+}
+
+impl Key {
+    fn of(coords: &[f32], bits: &[i32]) -> Self {
+        let words = |i: usize| {
+            if i < coords.len() {
+                coords[i].to_bits()
+            } else {
+                bits[i - coords.len()] as u32
+            }
+        };
+        let n = coords.len() + bits.len();
+        let sample = if n <= SAMPLES {
+            (0..n).map(words).collect()
+        } else {
+            // The first and last words and evenly spaced ones between.
+            (0..SAMPLES)
+                .map(|k| words(k * (n - 1) / (SAMPLES - 1)))
+                .collect()
+        };
+        Self {
+            coords_len: coords.len(),
+            bits_len: bits.len(),
+            sample,
+            #[cfg(debug_assertions)]
+            whole: (0..n).map(words).collect(),
+        }
+    }
+
+    /// Whether the sampled words match (and, in debug builds, asserts that the whole seeds
+    /// do then too).
+    fn matches(&self, other: &Key) -> bool {
+        let sampled = self.coords_len == other.coords_len
+            && self.bits_len == other.bits_len
+            && self.sample == other.sample;
+        #[cfg(debug_assertions)]
+        assert!(
+            !sampled || self.whole == other.whole,
+            "a DecodeCache was reused for other seeds: give every set of seed values its own \
+             cache (RbeSeeds does)"
+        );
+        sampled
+    }
+}
+
 struct Entry {
-    /// The bytes of `coords` then `bits`.
-    key: Vec<u8>,
-    /// Where `bits` starts in `key`: seeds that differ only in where the split falls (a
-    /// layer whose format changed its tensors' widths) have the same bytes.
-    split: usize,
+    key: Key,
     value: Arc<dyn Any + Send + Sync>,
 }
 
 impl fmt::Debug for DecodeCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = self
+        let seeds = self
             .entry
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map_or(0, |e| e.key.len());
+            .map_or(0, |e| e.key.coords_len / 2);
         f.debug_struct("DecodeCache")
-            .field("key_bytes", &bytes)
+            .field("decoded_seeds", &seeds)
             .finish()
     }
 }
 
-/// Plain 4-byte values without padding or invalid bit patterns.
-trait Plain: Copy {}
-impl Plain for f32 {}
-impl Plain for i32 {}
-
-fn as_bytes<T: Plain>(values: &[T]) -> &[u8] {
-    // SAFETY: `T` is f32 or i32: no padding, every byte initialised, and u8 has alignment 1.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
-}
-
 impl DecodeCache {
-    /// The decoded form of the seeds `(coords, bits)`: the cached one when these are the
-    /// seeds it was decoded from, else `decode()`, which then replaces the entry.
+    /// The decoded form of the seeds `(coords, bits)` this cache belongs to: the cached one,
+    /// else `decode()`, which then fills the entry. A cached value of another type than `T`
+    /// (a layer whose format changed), or of seeds whose lengths or sampled words differ, is
+    /// decoded anew.
     ///
-    /// A cached value of another type than `T` (a layer whose format changed) is decoded
-    /// anew as well.
+    /// # Panics
+    /// In debug builds, when the cache holds other seeds whose sampled words match these
+    /// (see the type's contract).
     pub fn get_or_decode<T, E>(
         &self,
         coords: &[f32],
@@ -66,36 +122,26 @@ impl DecodeCache {
     where
         T: Any + Send + Sync,
     {
-        let (coords, bits) = (as_bytes(coords), as_bytes(bits));
-        let matches = |entry: &Entry| {
-            entry.split == coords.len()
-                && entry.key.len() == coords.len() + bits.len()
-                && &entry.key[..coords.len()] == coords
-                && &entry.key[coords.len()..] == bits
-        };
+        let key = Key::of(coords, bits);
         {
             // Every edit is one assignment: a panic elsewhere cannot leave it inconsistent.
             let entry = self.entry.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(entry) = entry.as_ref()
-                && matches(entry)
+                && entry.key.matches(&key)
                 && let Ok(found) = Arc::clone(&entry.value).downcast::<T>()
             {
                 return Ok(found);
             }
         }
         let value = Arc::new(decode()?);
-        let mut key = Vec::with_capacity(coords.len() + bits.len());
-        key.extend_from_slice(coords);
-        key.extend_from_slice(bits);
         *self.entry.lock().unwrap_or_else(PoisonError::into_inner) = Some(Entry {
             key,
-            split: coords.len(),
             value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
         });
         Ok(value)
     }
 
-    /// Drops the entry.
+    /// Drops the entry: what to call after editing the seeds in place.
     pub fn clear(&self) {
         *self.entry.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
@@ -125,12 +171,50 @@ mod tests {
         assert_eq!(get(&[1.5, 2.0], &[3, 5]), 4.5);
         assert_eq!(get(&[1.0, 2.0], &[3, 4]), 4.0);
         assert_eq!(calls.get(), 4, "one entry: the earlier seeds were evicted");
-        // The boundary between coords and bits is part of the key.
+        // Small seeds are compared whole, the boundary between coords and bits included.
         assert_eq!(
             get(&[1.0], &[2.0f32.to_bits() as i32, 3, 4]),
             1.0 + 2.0f32.to_bits() as f32
         );
         assert_eq!(calls.get(), 5);
+    }
+
+    #[test]
+    fn large_seeds_are_told_apart_by_their_sampled_words() {
+        let cache = DecodeCache::default();
+        let coords: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let bits: Vec<i32> = (0..1000).collect();
+        let get = |coords: &[f32], bits: &[i32]| {
+            *cache
+                .get_or_decode(coords, bits, || {
+                    Ok::<_, ()>(coords[0] + *bits.last().unwrap() as f32)
+                })
+                .unwrap()
+        };
+        assert_eq!(get(&coords, &bits), 999.0);
+        // Another layer's seeds (here: every word changed) miss, also in release builds.
+        let other: Vec<f32> = coords.iter().map(|c| c + 1.0).collect();
+        assert_eq!(get(&other, &bits), 1000.0);
+        // A shorter set of seeds misses.
+        assert_eq!(get(&coords[..998], &bits[..999]), 998.0);
+        assert_eq!(get(&coords, &bits), 999.0);
+    }
+
+    /// The contract is checked in debug builds: seeds edited in place behind a cache that
+    /// saw them before panic where the sampled words cannot see the edit.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "a DecodeCache was reused for other seeds")]
+    fn an_edit_in_place_behind_the_cache_is_caught_in_debug_builds() {
+        let cache = DecodeCache::default();
+        let mut coords: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let bits: Vec<i32> = (0..1000).collect();
+        cache
+            .get_or_decode(&coords, &bits, || Ok::<_, ()>(0))
+            .unwrap();
+        // Word 500 lies between two sampled words (0, 133, ..., 1999).
+        coords[500] += 0.5;
+        let _ = cache.get_or_decode(&coords, &bits, || Ok::<_, ()>(1));
     }
 
     #[test]
