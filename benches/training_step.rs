@@ -252,7 +252,7 @@ impl RbeVariant {
             } => config.with_format(
                 PaperFormat::new()
                     .with_kernel(kernel)
-                    .with_transitions(transitions.then_some(0.1))
+                    .with_transitions_enabled(transitions)
                     .into(),
             ),
             Scheme::Sign(training) => config.with_format(SignFormat::new(training).into()),

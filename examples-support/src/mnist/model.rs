@@ -132,7 +132,7 @@ impl ModelConfig {
     fn seed_format(&self, bits_learn: bool) -> SeedFormat {
         match self.format {
             RbeFormat::Paper => PaperFormat::new()
-                .with_transitions(bits_learn.then_some(0.1))
+                .with_transitions_enabled(bits_learn)
                 .into(),
             RbeFormat::SignBlueprint => SignFormat::new(if bits_learn {
                 self.bit_training

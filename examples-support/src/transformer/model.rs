@@ -55,7 +55,7 @@ impl ProjectionKind {
                     .with_residual_rank(residual_rank)
                     .with_format(
                         PaperFormat::new()
-                            .with_transitions(transitions.then_some(0.1))
+                            .with_transitions_enabled(transitions)
                             .into(),
                     ),
             ),

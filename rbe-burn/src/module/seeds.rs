@@ -73,40 +73,39 @@ impl<B: Backend> RbeSeeds<B> {
             format.check_seed(seed)?;
         }
         let (coords, bits) = RbeSeedsRecord::<B>::upload(seeds, device);
-        Ok(Self::assemble(
-            coords,
-            bits,
-            *layout,
+        let (probe, latent) = Self::channel(&format, &coords, &bits, B::ad_enabled(device));
+        Ok(Self {
+            coords: Param::initialized(ParamId::new(), coords.require_grad()),
+            bits: Param::initialized(ParamId::new(), bits),
+            probe,
+            latent,
+            layout: *layout,
             format,
-            None,
-            B::ad_enabled(device),
-        ))
+            header: None,
+            cache: DecodeCache::default(),
+        })
     }
 
-    /// The seeds around `(coords, bits)`, with the channel and latent `autodiff` calls for.
-    fn assemble(
-        coords: Tensor<B, 2>,
-        bits: Tensor<B, 2, Int>,
-        layout: BlockLayout,
-        format: SeedFormat,
-        header: Option<RbeLayerHeader>,
+    /// The bits' channel for seeds `(coords, bits)` of `format`: on an autodiff backend
+    /// (`autodiff`) the latent weights when the format trains through them, else a probe
+    /// that is tracked when the format's bits learn from a signal; elsewhere an untracked
+    /// probe and no latent.
+    fn channel(
+        format: &SeedFormat,
+        coords: &Tensor<B, 2>,
+        bits: &Tensor<B, 2, Int>,
         autodiff: bool,
-    ) -> Self {
-        let n_blocks = coords.dims()[0];
-        let latent = Self::fresh_latent(&format, &coords, &bits, autodiff);
+    ) -> (TransitionProbe<B>, Option<Param<Tensor<B, 2>>>) {
+        let latent = Self::fresh_latent(format, coords, bits, autodiff);
         // The probe carries the signal unless the latent weights do.
         let tracked = autodiff && latent.is_none() && format.learns_bits_by_signal();
-        let device = coords.device();
-        Self {
-            coords: Param::initialized(ParamId::new(), coords.detach().require_grad()),
-            bits: Param::initialized(ParamId::new(), bits),
-            probe: TransitionProbe::new(n_blocks, format.signal_width(), &device, tracked),
-            latent,
-            layout,
-            format,
-            header,
-            cache: DecodeCache::default(),
-        }
+        let probe = TransitionProbe::new(
+            coords.dims()[0],
+            format.signal_width(),
+            &coords.device(),
+            tracked,
+        );
+        (probe, latent)
     }
 
     /// A latent leaf started from the seeds, when the format trains through one on this
@@ -158,12 +157,11 @@ impl<B: Backend> RbeSeeds<B> {
     /// The same seeds under other settings of their format (same parameters and ids; the
     /// bits' channel follows the new settings).
     pub(crate) fn with_format(self, format: SeedFormat) -> Self {
-        let device = self.coords.val().device();
-        let autodiff = B::ad_enabled(&device);
-        let latent = Self::fresh_latent(&format, &self.coords.val(), &self.bits.val(), autodiff);
-        let tracked = autodiff && latent.is_none() && format.learns_bits_by_signal();
+        let coords = self.coords.val();
+        let autodiff = B::ad_enabled(&coords.device());
+        let (probe, latent) = Self::channel(&format, &coords, &self.bits.val(), autodiff);
         Self {
-            probe: TransitionProbe::new(self.len(), format.signal_width(), &device, tracked),
+            probe,
             latent,
             format,
             cache: DecodeCache::default(),
@@ -390,13 +388,13 @@ impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
     type InnerModule = RbeSeeds<B::InnerBackend>;
 
     fn valid(&self) -> Self::InnerModule {
-        let coords = self.coords.valid();
-        let device = coords.device();
+        let (coords, bits) = (self.coords.valid(), self.bits.valid());
+        let (probe, latent) = RbeSeeds::channel(&self.format, &coords.val(), &bits.val(), false);
         RbeSeeds {
-            probe: TransitionProbe::new(self.len(), self.format.signal_width(), &device, false),
+            probe,
             coords,
-            bits: self.bits.valid(),
-            latent: None,
+            bits,
+            latent,
             layout: self.layout,
             format: self.format,
             header: self.header,
@@ -408,16 +406,9 @@ impl<B: AutodiffBackend> AutodiffModule<B> for RbeSeeds<B> {
     fn from_inner(module: Self::InnerModule) -> Self {
         let coords: Param<Tensor<B, 2>> = Param::from_inner(module.coords);
         let bits: Param<Tensor<B, 2, Int>> = Param::from_inner(module.bits);
-        let latent = Self::fresh_latent(&module.format, &coords.val(), &bits.val(), true);
-        let tracked = latent.is_none() && module.format.learns_bits_by_signal();
-        let device = coords.device();
+        let (probe, latent) = Self::channel(&module.format, &coords.val(), &bits.val(), true);
         RbeSeeds {
-            probe: TransitionProbe::new(
-                coords.shape().dims::<2>()[0],
-                module.format.signal_width(),
-                &device,
-                tracked,
-            ),
+            probe,
             coords,
             bits,
             latent,

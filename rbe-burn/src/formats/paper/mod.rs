@@ -19,6 +19,7 @@ use cubecl::prelude::ComputeClient;
 use cubecl::std::tensor::TensorHandle;
 use rbe_kernels::cube::KernelDtypes;
 use rbe_kernels::formats::paper::kernels;
+use rbe_kernels::formats::paper::reference::{RADIUS_RANGE, TRANSITION_THRESHOLD};
 use rbe_kernels::{BlockLayout, Grads, Packed128};
 use serde::{Deserialize, Serialize};
 
@@ -75,9 +76,9 @@ impl Default for PaperFormat {
     fn default() -> Self {
         Self {
             kernel: RbeKernel::ClosedForm,
-            radius_min: 0.1,
-            radius_max: 2.0,
-            transition_threshold: Some(0.1),
+            radius_min: RADIUS_RANGE.0,
+            radius_max: RADIUS_RANGE.1,
+            transition_threshold: Some(TRANSITION_THRESHOLD),
         }
     }
 }
@@ -107,6 +108,16 @@ impl PaperFormat {
         Self {
             transition_threshold: threshold,
             ..self
+        }
+    }
+
+    /// The same settings with the transitions turned off unless `enabled`; an enabled
+    /// layer keeps its threshold.
+    pub fn with_transitions_enabled(self, enabled: bool) -> Self {
+        if enabled {
+            self
+        } else {
+            self.with_transitions(None)
         }
     }
 
