@@ -82,6 +82,14 @@ pub enum RbeError {
     /// The curvature magnitude `c` of a hyperbolic layer is not a positive finite number.
     #[error("the curvature magnitude c must be positive and finite, got {0}")]
     NonPositiveCurvature(f64),
+    /// Encoding the layer `name` of a model failed ([`crate::Compressor::linear`]).
+    #[error("layer {name}: {source}")]
+    Layer {
+        /// The name the layer was given.
+        name: String,
+        /// Why its encode failed.
+        source: Box<RbeError>,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -35,8 +35,8 @@ pub use formats::{
     SignFormat,
 };
 pub use module::{
-    BlockShape, EncodeReport, LowRankResidual, RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES,
-    StorageReport,
+    BlockShape, CompressionReport, Compressor, EncodeReport, LayerEncode, LowRankResidual,
+    RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES, StorageReport,
 };
 pub use rbe_kernels::formats::sign::BopConfig;
 pub use rbe_kernels::{BlockLayout, DecodeCache, Grads, Packed128};

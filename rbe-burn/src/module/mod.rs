@@ -2,6 +2,7 @@
 //! ([`RbeSeeds`]), the optional low-rank residual, the encoder of a trained `Linear`, and
 //! the storage arithmetic.
 
+mod compress;
 mod config;
 mod encode;
 mod linear;
@@ -9,6 +10,7 @@ mod residual;
 mod seeds;
 mod storage;
 
+pub use compress::{CompressionReport, Compressor, LayerEncode};
 pub use config::{BlockShape, RbeLinearConfig};
 pub use encode::EncodeReport;
 pub use linear::RbeLinear;
