@@ -22,6 +22,8 @@ use std::process::ExitCode;
 mod chart;
 mod load;
 mod runs;
+#[path = "../shared/style.rs"]
+mod style;
 mod table;
 mod targets;
 
@@ -86,7 +88,7 @@ fn run() -> Result<(), String> {
         println!("updated the speed section of {}", path.display());
     }
 
-    let font = chart::register_font_from_system()?;
+    let font = style::register_font_from_system()?;
     let png = dir.join("speedup.png");
     let refs: Vec<&schema::RunFile> = runs.iter().map(|(_, r)| r).collect();
     let panels = chart::speedup_png(&refs, &png)?;

@@ -2,6 +2,7 @@
 //! test binary (each test binary links all of Burn, so there is only this one).
 
 mod backends;
+mod compress;
 mod learner;
 mod mnist;
 mod records;
