@@ -585,6 +585,7 @@ fn mnist_init_from_dense_encodes_trains_and_reports() {
         number(&json, "test_accuracy_after_encode")
     );
     assert!(json["seconds_per_epoch"].is_null());
+    assert_eq!(json["train_images"], 0);
     let saved = Path::new(json["model_path"].as_str().unwrap());
     let (reloaded, config) = load::<Inner>(saved, &Default::default()).unwrap();
     assert_eq!(config.epochs, 0);

@@ -204,10 +204,16 @@ impl RunReport {
     }
 
     /// Adds what a run that started from a trained dense model reports. Such a run trained
-    /// (or, with 0 epochs, only encoded) a model: it never counts as evaluation only.
+    /// (or, with 0 epochs, only encoded) a model: it never counts as evaluation only, and
+    /// with 0 epochs it used no training image.
     pub fn with_init_from(self, summary: InitFromSummary) -> Self {
         Self {
             eval_only: false,
+            train_images: if self.epochs == 0 {
+                0
+            } else {
+                self.train_images
+            },
             init_from: Some(summary.init_from.display().to_string()),
             method: Some(summary.method),
             dense_test_accuracy: Some(summary.dense_test.fraction()),
