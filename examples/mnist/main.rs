@@ -6,7 +6,14 @@
 //! cargo run --release --example mnist -- --model rbe --block-size 8 --dense-head --lr 1e-2
 //! cargo run --release --example mnist -- --model lowrank --rank 16
 //! cargo run --release --example mnist -- --eval-only --load /tmp/rbe-mnist/model.rbe
+//! cargo run --release --example mnist -- --model rbe --format sign --block-size 8 \
+//!     --init-from /tmp/rbe-mnist-dense/model.rbe --epochs 1 --artifact-dir /tmp/rbe-mnist-init
 //! ```
+//!
+//! `--init-from` starts from a trained dense model (saved by a `--model dense` run) instead of
+//! a random one: its layers are encoded into the `--model` kind, evaluated, then trained
+//! `--epochs` more epochs (0: only encoded); the JSON summary then also carries the dense
+//! model's accuracy, the accuracy right after the encode and the encode's error.
 //!
 //! The data comes from the four canonical MNIST `.gz` files in `--data-dir` (or
 //! `$RBE_MNIST_DIR`, or `../shared/data/mnist` beside the repository) or from burn-dataset's
@@ -21,6 +28,7 @@ use clap::Parser;
 use rbe_burn::BitTraining;
 use rbe_examples::backend::{BackendKind, dispatch};
 use rbe_examples::mnist::data::DataDir;
+use rbe_examples::mnist::init_from::InitFromJob;
 use rbe_examples::mnist::model::{ModelConfig, ModelKind, RbeFormat};
 use rbe_examples::mnist::run::{EvalJob, TrainJob};
 use rbe_examples::mnist::training::TrainingConfig;
@@ -81,7 +89,7 @@ struct Cli {
     /// Keep the hidden layer at its random initialisation and train the head only (control).
     #[arg(long)]
     freeze_hidden: bool,
-    /// Passes over the training images.
+    /// Passes over the training images (with --init-from: after the encode; 0 only encodes).
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Images per optimizer step.
@@ -117,6 +125,13 @@ struct Cli {
     /// A model saved by a training run (`<artifact-dir>/model.rbe`).
     #[arg(long, value_name = "PATH", requires = "eval_only")]
     load: Option<PathBuf>,
+    /// Start from the dense 784-256-10 model saved by a `--model dense` run
+    /// (`<artifact-dir>/model.rbe`, with its model.json): encode its layers into the --model
+    /// kind (rbe: --format, --block-size, --residual-rank, --no-transitions, --bit-training;
+    /// lowrank: the truncated SVD at --rank; --dense-head keeps the head dense), evaluate, then
+    /// train --epochs epochs from there. Any other model is refused and nothing is written.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["eval_only", "freeze_hidden", "holdout"])]
+    init_from: Option<PathBuf>,
 }
 
 impl Cli {
@@ -152,8 +167,22 @@ impl Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = DataDir::resolve(cli.data_dir.clone());
-    let outcome = match &cli.load {
-        Some(path) => dispatch(
+    let artifact_dir = cli
+        .artifact_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("rbe-mnist"));
+    let outcome = match (&cli.load, &cli.init_from) {
+        (_, Some(init_from)) => dispatch(
+            cli.backend,
+            InitFromJob {
+                config: cli.training_config(),
+                init_from: init_from.clone(),
+                artifact_dir,
+                data_dir,
+                artifact_flag: "--artifact-dir",
+            },
+        ),
+        (Some(path), None) => dispatch(
             cli.backend,
             EvalJob {
                 path: path.clone(),
@@ -161,14 +190,11 @@ fn main() -> ExitCode {
                 data_dir,
             },
         ),
-        None => dispatch(
+        (None, None) => dispatch(
             cli.backend,
             TrainJob {
                 config: cli.training_config(),
-                artifact_dir: cli
-                    .artifact_dir
-                    .clone()
-                    .unwrap_or_else(|| std::env::temp_dir().join("rbe-mnist")),
+                artifact_dir,
                 data_dir,
                 artifact_flag: "--artifact-dir",
             },

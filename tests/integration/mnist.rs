@@ -13,6 +13,11 @@
 //!   first model does that. (An 80% floor on this model alone would not catch a broken RBE
 //!   gradient.)
 //!
+//! The init-from tests start from a dense model trained for one epoch on a few hundred
+//! images: encoding it (RBE or low-rank), evaluating, training on and reporting go through
+//! the example's own job, and models it cannot compress are refused before anything is
+//! written.
+//!
 //! The other tests check the example's damage handling in seconds: the cache check rejects
 //! altered content behind a valid size and header, a failed, interrupted or refused
 //! (non-finite) save keeps the previous model byte for byte, and a diverging run stops with
@@ -32,10 +37,12 @@ use crate::scratch::Scratch;
 use rbe_examples::backend::{BackendJob, BackendKind};
 use rbe_examples::layer::Layer;
 use rbe_examples::mnist::data::{self, DataDir, DataError, Mnist};
-use rbe_examples::mnist::model::{Mlp, ModelConfig, ModelKind};
+use rbe_examples::mnist::init_from::InitFromJob;
+use rbe_examples::mnist::model::{Mlp, ModelConfig, ModelKind, RbeFormat};
 use rbe_examples::mnist::run::TrainJob;
 use rbe_examples::mnist::training::{
-    Accuracy, ModelRecorder, TrainError, TrainingConfig, evaluate, load, model_paths, save, train,
+    Accuracy, InitFromMismatch, ModelRecorder, TrainError, TrainingConfig, evaluate, load,
+    model_paths, save, train,
 };
 use rbe_examples::saved_pair::{self, PairError};
 
@@ -427,4 +434,264 @@ fn mnist_diverging_training_stops_and_keeps_the_earlier_model() {
     );
     assert!(err.to_string().contains("--lr"), "{err}");
     assert_eq!(snapshot(&stem), before, "the earlier model was touched");
+}
+
+/// Images an init-from test trains on and evaluates: enough for accuracies well above chance,
+/// few enough for a debug build.
+const INIT_TRAIN_IMAGES: usize = 300;
+const INIT_TEST_IMAGES: usize = 200;
+
+/// The dense 784-256-10 model, trained one epoch on [`INIT_TRAIN_IMAGES`] and saved as
+/// `<dir>/model`; returns the model file.
+fn trained_dense(dir: &Path) -> std::path::PathBuf {
+    let config = TrainingConfig::new(ModelConfig::new(ModelKind::Dense))
+        .with_epochs(1)
+        .with_batch_size(32)
+        .with_lr(3e-3)
+        .with_train_limit(Some(INIT_TRAIN_IMAGES))
+        .with_test_limit(Some(INIT_TEST_IMAGES));
+    let trained = train::<Train>(&config, mnist(), dir, &Default::default())
+        .unwrap_or_else(|err| panic!("dense: {err}"));
+    save(&trained.model, &config, &dir.join("model")).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// An init-from run of `model` for `epochs` epochs on the small image counts.
+fn init_from_job(
+    model: ModelConfig,
+    epochs: usize,
+    init_from: &Path,
+    artifact_dir: &Path,
+) -> InitFromJob {
+    InitFromJob {
+        config: TrainingConfig::new(model)
+            .with_epochs(epochs)
+            .with_batch_size(32)
+            .with_lr(3e-3)
+            .with_train_limit(Some(INIT_TRAIN_IMAGES))
+            .with_test_limit(Some(INIT_TEST_IMAGES)),
+        init_from: init_from.to_path_buf(),
+        artifact_dir: artifact_dir.to_path_buf(),
+        data_dir: DataDir::resolve(None),
+        artifact_flag: "--artifact-dir",
+    }
+}
+
+/// Runs `job` and returns its JSON line, parsed.
+fn run_json(name: &str, job: InitFromJob) -> serde_json::Value {
+    let start = Instant::now();
+    let report = job
+        .run::<Inner>(Default::default(), BackendKind::Ndarray)
+        .unwrap_or_else(|err| panic!("{name}: {err}"));
+    let line = report.to_json();
+    eprintln!("{name} ({:.1} s): {line}", start.elapsed().as_secs_f64());
+    serde_json::from_str(&line).unwrap_or_else(|err| panic!("{name}: {err}: {line}"))
+}
+
+/// `json[key]` as a finite number.
+fn number(json: &serde_json::Value, key: &str) -> f64 {
+    let value = json[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` is not a number in {json}"));
+    assert!(value.is_finite(), "`{key}` is {value}");
+    value
+}
+
+/// The fields every init-from report carries, in range, with encode errors below
+/// `max_error`; returns the names of the layers with an encode error.
+fn check_init_fields(
+    json: &serde_json::Value,
+    init_from: &Path,
+    method: &str,
+    max_error: f64,
+) -> Vec<String> {
+    for key in [
+        "test_accuracy",
+        "test_accuracy_after_encode",
+        "dense_test_accuracy",
+    ] {
+        let accuracy = number(json, key);
+        assert!((0.0..=1.0).contains(&accuracy), "`{key}` = {accuracy}");
+    }
+    assert!(number(json, "projection_compression") > 1.0, "{json}");
+    assert!(number(json, "compression_vs_dense") > 1.0, "{json}");
+    assert_eq!(json["method"], method);
+    assert_eq!(json["init_from"], init_from.display().to_string());
+    assert_eq!(json["test_images"], INIT_TEST_IMAGES);
+    let errors = json["encode_rel_error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no encode_rel_error in {json}"));
+    for (layer, error) in errors {
+        let error = error.as_f64().unwrap_or(f64::NAN);
+        assert!(
+            error.is_finite() && (0.0..max_error).contains(&error),
+            "encode error of {layer}: {error}"
+        );
+    }
+    let mut layers: Vec<String> = errors.keys().filter(|k| *k != "overall").cloned().collect();
+    layers.sort();
+    assert!(errors.contains_key("overall"), "{json}");
+    layers
+}
+
+#[test]
+fn mnist_init_from_dense_encodes_trains_and_reports() {
+    let scratch = Scratch::new("mnist-init-from");
+    let dense_path = trained_dense(&scratch.0.join("dense"));
+    let (dense, _) = load::<Inner>(&dense_path, &Default::default()).unwrap();
+    let test = evaluate(
+        &dense,
+        mnist().test(0, INIT_TEST_IMAGES),
+        EVAL_BATCH,
+        &Default::default(),
+    );
+    // Well above chance, so that an encode that loses everything shows.
+    assert!(test.fraction() > 0.5, "the dense model reached {test:?}");
+
+    // Both layers, sign blueprint, one epoch from the encoded model.
+    let sign = ModelConfig::new(ModelKind::Rbe)
+        .with_format(RbeFormat::SignBlueprint)
+        .with_block_size(8);
+    let json = run_json(
+        "sign-b8",
+        init_from_job(sign, 1, &dense_path, &scratch.0.join("sign")),
+    );
+    assert_eq!(
+        check_init_fields(&json, &dense_path, "sign-b8", 1.0),
+        ["head", "hidden"]
+    );
+    assert_eq!(number(&json, "dense_test_accuracy"), test.fraction());
+    assert_eq!(json["epochs"], 1);
+    assert_eq!(json["eval_only"], false);
+    assert!(number(&json, "seconds_per_epoch") > 0.0);
+
+    // Encode only, dense head: the accuracy after the encode is the final one, and the saved
+    // model reloads (as `--eval-only` does) to the same accuracy.
+    let paper = ModelConfig::new(ModelKind::Rbe)
+        .with_block_size(16)
+        .with_residual_rank(2)
+        .with_dense_head(true);
+    let json = run_json(
+        "paper-b16-r2",
+        init_from_job(paper, 0, &dense_path, &scratch.0.join("paper")),
+    );
+    // The paper format's smallest amplitude lies above most weights of a briefly trained
+    // model, so its encode error exceeds 1 (measured: 2.6); it must still be a number.
+    assert_eq!(
+        check_init_fields(&json, &dense_path, "paper-b16-r2", f64::MAX),
+        ["hidden"]
+    );
+    assert_eq!(
+        number(&json, "test_accuracy"),
+        number(&json, "test_accuracy_after_encode")
+    );
+    assert!(json["seconds_per_epoch"].is_null());
+    assert_eq!(json["train_images"], 0);
+    let saved = Path::new(json["model_path"].as_str().unwrap());
+    let (reloaded, config) = load::<Inner>(saved, &Default::default()).unwrap();
+    assert_eq!(config.epochs, 0);
+    let again = evaluate(
+        &reloaded,
+        mnist().test(0, INIT_TEST_IMAGES),
+        EVAL_BATCH,
+        &Default::default(),
+    );
+    assert_eq!(again.fraction(), number(&json, "test_accuracy"));
+
+    // Low-rank from the truncated SVD, both layers, encode only: the head's rank is capped
+    // at its 10 outputs, so its factors reproduce it up to f32 rounding.
+    let low_rank = ModelConfig::new(ModelKind::Lowrank).with_rank(16);
+    let json = run_json(
+        "lowrank-k16",
+        init_from_job(low_rank, 0, &dense_path, &scratch.0.join("lowrank")),
+    );
+    assert_eq!(
+        check_init_fields(&json, &dense_path, "lowrank-k16", 1.0),
+        ["head", "hidden"]
+    );
+    assert!(json["encode_rel_error"]["head"].as_f64().unwrap() < 1e-5);
+    assert_eq!(
+        number(&json, "test_accuracy"),
+        number(&json, "test_accuracy_after_encode")
+    );
+}
+
+#[test]
+fn mnist_init_from_refuses_what_it_cannot_compress_and_writes_nothing() {
+    let device = Default::default();
+    let scratch = Scratch::new("mnist-init-from-bad");
+    let target = ModelConfig::new(ModelKind::Rbe).with_block_size(8);
+    let refuse = |name: &str, path: &Path| -> TrainError {
+        let artifacts = scratch.0.join(format!("{name}-out"));
+        let job = init_from_job(target.clone(), 1, path, &artifacts);
+        let err = match job.run::<Inner>(device, BackendKind::Ndarray) {
+            Ok(report) => panic!("{name} was compressed: {}", report.to_json()),
+            Err(err) => err,
+        };
+        eprintln!("{name}: {err}");
+        assert!(
+            !artifacts.exists(),
+            "{name}: {} was written",
+            artifacts.display()
+        );
+        err
+    };
+
+    // An RBE model (hidden RBE, dense head).
+    let rbe = save(&small_model(1), &small_config(), &scratch.path("rbe")).unwrap();
+    let err = refuse("rbe", &rbe);
+    assert!(
+        matches!(
+            &err,
+            TrainError::InitFrom {
+                source: InitFromMismatch::NotDense {
+                    layer: "hidden",
+                    kind: "Rbe"
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A dense model of another hidden width.
+    let narrow = ModelConfig::new(ModelKind::Dense).with_d_hidden(32);
+    let narrow_model = narrow.try_init::<Inner>(&device).unwrap();
+    let narrow = save(
+        &narrow_model,
+        &TrainingConfig::new(narrow),
+        &scratch.path("narrow"),
+    )
+    .unwrap();
+    let err = refuse("narrow", &narrow);
+    assert!(
+        matches!(
+            &err,
+            TrainError::InitFrom {
+                source: InitFromMismatch::Shape {
+                    layer: "hidden",
+                    expected: [784, 256],
+                    found: [784, 32]
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A dense model of the right shape whose weights file was cut short.
+    let dense = ModelConfig::new(ModelKind::Dense);
+    let dense_model = dense.try_init::<Inner>(&device).unwrap();
+    let truncated = save(
+        &dense_model,
+        &TrainingConfig::new(dense),
+        &scratch.path("truncated"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = refuse("truncated", &truncated);
+    assert!(
+        matches!(&err, TrainError::Checkpoint(PairError::Mismatch { .. })),
+        "{err}"
+    );
 }

@@ -6,7 +6,8 @@ use burn::prelude::*;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use rbe_burn::RbeAutodiffBackend;
 use rbe_burn::{
-    BitTraining, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SeedFormat, SignFormat,
+    BitTraining, Compressor, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SeedFormat,
+    SignFormat,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,16 @@ pub enum RbeFormat {
     SignBlueprint,
 }
 
+impl RbeFormat {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Paper => "paper",
+            Self::SignBlueprint => "sign",
+        }
+    }
+}
+
 /// Number of classes.
 pub const NUM_CLASSES: usize = 10;
 
@@ -95,6 +106,13 @@ pub enum ModelError {
     Rbe(RbeError),
     /// Another field is out of range.
     Config(String),
+    /// A layer that has to be a dense `Linear` (to be compressed) is another kind.
+    NotDense {
+        /// `hidden` or `head`.
+        layer: &'static str,
+        /// The kind it is (`Rbe`, `LowRank`).
+        kind: &'static str,
+    },
 }
 
 impl std::fmt::Display for ModelError {
@@ -102,6 +120,11 @@ impl std::fmt::Display for ModelError {
         match self {
             Self::Rbe(err) => write!(f, "invalid RBE layer: {err}"),
             Self::Config(msg) => write!(f, "invalid model: {msg}"),
+            Self::NotDense { layer, kind } => write!(
+                f,
+                "the {layer} layer is {kind}, not a dense Linear: only a dense model can be \
+                 compressed"
+            ),
         }
     }
 }
@@ -158,21 +181,36 @@ impl ModelConfig {
         Ok(match kind {
             ModelKind::Dense => Layer::Dense(LinearConfig::new(d_input, d_output).init(device)),
             ModelKind::Rbe => Layer::Rbe(
-                RbeLinearConfig::new(d_input, d_output)
-                    .with_block_size(self.block_size)
-                    .with_residual_rank(self.residual_rank)
-                    // Transitions move the bits without gradients: a frozen layer has none.
-                    .with_format(
-                        self.seed_format(self.transitions && (is_head || !self.freeze_hidden)),
-                    )
-                    .try_init(device)
-                    .map_err(ModelError::Rbe)?,
+                // Transitions move the bits without gradients: a frozen layer has none.
+                self.rbe_layer(
+                    d_input,
+                    d_output,
+                    self.transitions && (is_head || !self.freeze_hidden),
+                )
+                .try_init(device)
+                .map_err(ModelError::Rbe)?,
             ),
             ModelKind::Lowrank => Layer::LowRank(
                 LowRankLinearConfig::new(d_input, d_output, self.low_rank(d_input, d_output))
                     .init(device),
             ),
         })
+    }
+
+    /// The configuration of an RBE layer of this model; `bits_learn` off freezes its bits.
+    fn rbe_layer(&self, d_input: usize, d_output: usize, bits_learn: bool) -> RbeLinearConfig {
+        RbeLinearConfig::new(d_input, d_output)
+            .with_block_size(self.block_size)
+            .with_residual_rank(self.residual_rank)
+            .with_format(self.seed_format(bits_learn))
+    }
+
+    /// A compressor that encodes dense layers into the RBE layers this configuration builds
+    /// (block size, residual rank, format and its settings), so that an encoded model
+    /// reloads through [`ModelConfig::try_init`] like one trained from scratch.
+    pub fn compressor(&self) -> Compressor {
+        // The template's shape is ignored: each layer's comes from the layer encoded.
+        Compressor::new(&self.rbe_layer(0, 0, self.transitions))
     }
 
     /// The rank a low-rank layer of this shape gets: beyond the smaller side `U Vᵀ` cannot
@@ -203,6 +241,52 @@ impl<B: Backend> Mlp<B> {
     /// Stored bytes of both layers.
     pub fn bytes(&self) -> ParamBytes {
         self.hidden.bytes() + self.head.bytes()
+    }
+
+    /// Encodes a dense model's layers into RBE layers with `compressor`'s settings: both, or
+    /// the hidden layer only when `dense_head` keeps the head dense. Each layer's encode
+    /// report is recorded in `compressor` under `hidden` and `head`.
+    ///
+    /// # Errors
+    /// [`ModelError::NotDense`] when a layer to encode is not dense (nothing is encoded
+    /// then), [`ModelError::Rbe`] with the layer's name when its encode fails.
+    pub fn compress(
+        self,
+        compressor: &mut Compressor,
+        dense_head: bool,
+    ) -> Result<Mlp<B>, ModelError> {
+        let hidden = dense_linear("hidden", &self.hidden)?;
+        let head = (!dense_head)
+            .then(|| dense_linear("head", &self.head))
+            .transpose()?;
+        let hidden = Layer::Rbe(
+            compressor
+                .linear("hidden", hidden)
+                .map_err(ModelError::Rbe)?,
+        );
+        let head = match head {
+            Some(head) => Layer::Rbe(compressor.linear("head", head).map_err(ModelError::Rbe)?),
+            None => self.head,
+        };
+        Ok(Mlp {
+            hidden,
+            head,
+            activation: self.activation,
+        })
+    }
+}
+
+/// The `Linear` inside a dense layer, or which kind the layer is instead.
+pub fn dense_linear<'a, B: Backend>(
+    name: &'static str,
+    layer: &'a Layer<B>,
+) -> Result<&'a burn::nn::Linear<B>, ModelError> {
+    match layer {
+        Layer::Dense(linear) => Ok(linear),
+        other => Err(ModelError::NotDense {
+            layer: name,
+            kind: other.kind_name(),
+        }),
     }
 }
 

@@ -76,6 +76,56 @@ pub struct RunReport {
     pub eval_only: bool,
     /// Where the model is saved.
     pub model_path: String,
+    /// The dense model this run compressed and trained on from (`--init-from`); `null` for
+    /// a run from scratch, like every field below.
+    #[serde(default)]
+    pub init_from: Option<String>,
+    /// How the dense layers were compressed: `paper-b8`, `sign-b16-r4`, `lowrank-k16`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Test accuracy of the dense model started from, on the same test images.
+    #[serde(default)]
+    pub dense_test_accuracy: Option<f64>,
+    /// Test accuracy right after encoding, before any training step; equal to
+    /// `test_accuracy` when no epoch was trained.
+    #[serde(default)]
+    pub test_accuracy_after_encode: Option<f64>,
+    /// Dense bytes of the compressed layers over the bytes they store (biases included);
+    /// `compression_vs_dense` is the whole model's, a dense head included.
+    #[serde(default)]
+    pub projection_compression: Option<f64>,
+    /// Relative Frobenius error `||W - W'|| / ||W||` of the encode, per compressed layer
+    /// and over all of them.
+    #[serde(default)]
+    pub encode_rel_error: Option<EncodeRelError>,
+}
+
+/// Relative Frobenius errors of an encode: `overall` takes the weights of all compressed
+/// layers as one vector; each other key is a layer's name (`hidden`, `head`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodeRelError {
+    /// `sqrt(sum ||W_l - W_l'||²) / sqrt(sum ||W_l||²)`.
+    pub overall: f64,
+    /// Each compressed layer's `||W_l - W_l'|| / ||W_l||`.
+    #[serde(flatten)]
+    pub layers: std::collections::BTreeMap<String, f64>,
+}
+
+/// What a run that starts from a trained dense model adds to its report.
+#[derive(Debug, Clone)]
+pub struct InitFromSummary {
+    /// The dense model's file.
+    pub init_from: std::path::PathBuf,
+    /// See [`RunReport::method`].
+    pub method: String,
+    /// The dense model's test accuracy.
+    pub dense_test: Accuracy,
+    /// The test accuracy right after encoding.
+    pub test_after_encode: Accuracy,
+    /// See [`RunReport::projection_compression`].
+    pub projection_compression: f64,
+    /// See [`RunReport::encode_rel_error`].
+    pub encode_rel_error: EncodeRelError,
 }
 
 /// What a report is made from.
@@ -117,10 +167,7 @@ impl RunReport {
             rank: is(ModelKind::Lowrank).then_some(model.rank),
             dense_head: model.dense_head && !is(ModelKind::Dense),
             transitions: is(ModelKind::Rbe).then_some(model.transitions),
-            format: is(ModelKind::Rbe).then(|| match model.format {
-                RbeFormat::Paper => "paper".to_string(),
-                RbeFormat::SignBlueprint => "sign".to_string(),
-            }),
+            format: is(ModelKind::Rbe).then(|| model.format.name().to_string()),
             bit_training: (is(ModelKind::Rbe) && model.format == RbeFormat::SignBlueprint).then(
                 || match model.bit_training {
                     BitTraining::StraightThrough => "ste".to_string(),
@@ -147,6 +194,33 @@ impl RunReport {
             backend: backend.to_string(),
             eval_only: seconds_per_epoch.is_none(),
             model_path: model_path.display().to_string(),
+            init_from: None,
+            method: None,
+            dense_test_accuracy: None,
+            test_accuracy_after_encode: None,
+            projection_compression: None,
+            encode_rel_error: None,
+        }
+    }
+
+    /// Adds what a run that started from a trained dense model reports. Such a run trained
+    /// (or, with 0 epochs, only encoded) a model: it never counts as evaluation only, and
+    /// with 0 epochs it used no training image.
+    pub fn with_init_from(self, summary: InitFromSummary) -> Self {
+        Self {
+            eval_only: false,
+            train_images: if self.epochs == 0 {
+                0
+            } else {
+                self.train_images
+            },
+            init_from: Some(summary.init_from.display().to_string()),
+            method: Some(summary.method),
+            dense_test_accuracy: Some(summary.dense_test.fraction()),
+            test_accuracy_after_encode: Some(summary.test_after_encode.fraction()),
+            projection_compression: Some(summary.projection_compression),
+            encode_rel_error: Some(summary.encode_rel_error),
+            ..self
         }
     }
 

@@ -1,8 +1,9 @@
 //! A whole run: train, evaluate and save (or reload and evaluate), then report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
+use burn::prelude::Backend;
 use rbe_burn::RbeBackend;
 
 use super::data::{DataDir, Mnist};
@@ -11,7 +12,7 @@ use super::training::{self, TrainError, TrainingConfig};
 use crate::backend::{BackendJob, BackendKind};
 
 /// Batch size for evaluation: larger than training's, since no gradients are kept.
-const EVAL_BATCH: usize = 500;
+pub(crate) const EVAL_BATCH: usize = 500;
 
 /// Trains `config`, evaluates it on the test images (or, in a hold-out run, on the held-out
 /// training images only), saves it as `<artifact_dir>/model.{rbe,json}` and reports.
@@ -41,17 +42,7 @@ impl BackendJob for TrainJob {
         } = self;
         config.validate()?;
         let model_stem = artifact_dir.join("model");
-        let earlier = training::model_paths::<B>(&model_stem);
-        let earlier = earlier.exists().then_some(earlier.weights);
-        if let Some(path) = &earlier {
-            eprintln!(
-                "note: {} holds an earlier run's model; this run replaces it (and its .json) \
-                 when training succeeds, and writes its logs over the earlier ones in {} \
-                 (pass another {artifact_flag} to keep them)",
-                path.display(),
-                artifact_dir.display()
-            );
-        }
+        let earlier = note_earlier_model::<B>(&artifact_dir, artifact_flag);
         let data = Mnist::load(&data_dir)?;
         let trained = training::train::<Autodiff<B>>(&config, &data, &artifact_dir, &device)
             .inspect_err(|err| {
@@ -95,6 +86,24 @@ impl BackendJob for TrainJob {
     }
 }
 
+/// The model an earlier run saved in `artifact_dir`, if any, after saying on stderr that this
+/// run replaces it; `artifact_flag` is the flag that chooses another folder.
+pub(crate) fn note_earlier_model<B: Backend>(
+    artifact_dir: &Path,
+    artifact_flag: &str,
+) -> Option<PathBuf> {
+    let earlier = training::model_paths::<B>(&artifact_dir.join("model"));
+    let earlier = earlier.exists().then_some(earlier.weights)?;
+    eprintln!(
+        "note: {} holds an earlier run's model; this run replaces it (and its .json) when \
+         training succeeds, and writes its logs over the earlier ones in {} (pass another \
+         {artifact_flag} to keep them)",
+        earlier.display(),
+        artifact_dir.display()
+    );
+    Some(earlier)
+}
+
 /// Reloads a model saved by [`TrainJob`] and evaluates it on the test images.
 pub struct EvalJob {
     /// The saved model (`model.rbe`, with `model.json` beside it).
@@ -114,7 +123,8 @@ impl BackendJob for EvalJob {
         if self.test_limit.is_some() {
             config.test_limit = self.test_limit;
         }
-        config.validate()?;
+        // A model that was only encoded is saved with 0 epochs.
+        config.validate_except_epochs()?;
         let data = Mnist::load(&self.data_dir)?;
         let test_range = config.test_range();
         let test = training::evaluate(

@@ -63,12 +63,18 @@ pub struct TrainingConfig {
 }
 
 impl TrainingConfig {
-    /// Checks the fields the types do not.
+    /// Checks the fields the types do not, for a run that trains.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |msg: String| Err(TrainError::Config(msg));
         if self.epochs == 0 {
-            return bad("--epochs must be >= 1".into());
+            return Err(TrainError::Config("--epochs must be >= 1".into()));
         }
+        self.validate_except_epochs()
+    }
+
+    /// [`TrainingConfig::validate`] without the epoch count: a model that was only encoded,
+    /// never trained, is saved with 0 epochs and still evaluates.
+    pub fn validate_except_epochs(&self) -> Result<(), TrainError> {
+        let bad = |msg: String| Err(TrainError::Config(msg));
         if self.batch_size == 0 {
             return bad("--batch-size must be >= 1".into());
         }
@@ -153,6 +159,54 @@ pub enum TrainError {
     Checkpoint(PairError),
     /// A flag or a saved configuration is invalid.
     Config(String),
+    /// The model given to start from (`--init-from`) is not the dense model this run
+    /// compresses.
+    InitFrom {
+        /// The saved model.
+        path: PathBuf,
+        /// What differs.
+        source: InitFromMismatch,
+    },
+}
+
+/// How a model given to start from differs from the dense model the run expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitFromMismatch {
+    /// A layer is not a dense `Linear`.
+    NotDense {
+        /// `hidden` or `head`.
+        layer: &'static str,
+        /// What it is instead (`Rbe`, `LowRank`).
+        kind: &'static str,
+    },
+    /// A layer's weight has another shape (`[d_input, d_output]`, as Burn's `Linear` stores
+    /// it), e.g. another hidden width.
+    Shape {
+        /// `hidden` or `head`.
+        layer: &'static str,
+        /// The shape this run builds.
+        expected: [usize; 2],
+        /// The saved layer's.
+        found: [usize; 2],
+    },
+}
+
+impl std::fmt::Display for InitFromMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotDense { layer, kind } => {
+                write!(f, "its {layer} layer is {kind}, not a dense Linear")
+            }
+            Self::Shape {
+                layer,
+                expected: [ei, eo],
+                found: [fi, fo],
+            } => write!(
+                f,
+                "its {layer} layer maps {fi} -> {fo} features, but this run builds {ei} -> {eo}"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for TrainError {
@@ -187,6 +241,12 @@ impl std::fmt::Display for TrainError {
             }
             Self::Checkpoint(err) => write!(f, "cannot load the model: {err}"),
             Self::Config(msg) => f.write_str(msg),
+            Self::InitFrom { path, source } => write!(
+                f,
+                "cannot start from {}: {source}; --init-from takes a model saved by a \
+                 --model dense run of the same hidden width. Nothing was written",
+                path.display()
+            ),
         }
     }
 }
@@ -313,7 +373,24 @@ where
     super::peak_rss::reset_peak_rss();
     B::seed(device, config.seed);
     let model = config.model.try_init::<B>(device)?;
+    train_model(config, model, data, artifact_dir, device)
+}
 
+/// [`train`] from a given model instead of a fresh one (e.g. a compressed trained model):
+/// the same data, optimizer, `Learner` and divergence handling. `config.model` must describe
+/// `model`, since the result is saved with it.
+pub fn train_model<B>(
+    config: &TrainingConfig,
+    model: Mlp<B>,
+    data: &Mnist,
+    artifact_dir: &Path,
+    device: &B::Device,
+) -> Result<Trained<B::InnerBackend>, TrainError>
+where
+    B: RbeAutodiffBackend,
+    B::InnerBackend: RbeBackend,
+{
+    config.validate()?;
     let train_range = config.train_range();
     let train_set = data.train(train_range.start, train_range.end);
     let valid_set: MnistSlice = match config.holdout_range() {
