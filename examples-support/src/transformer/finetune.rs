@@ -186,17 +186,16 @@ impl fmt::Display for FinetuneError {
                  --init-from needs one written with --dense",
                 path.display()
             ),
-            Self::Architecture { path, differences } => {
-                write!(
-                    f,
-                    "{} is a model of another architecture than the flags ask for:",
-                    path.display()
-                )?;
-                for d in differences {
-                    write!(f, " {} saved {} vs wanted {};", d.field, d.saved, d.wanted)?;
-                }
-                Ok(())
-            }
+            Self::Architecture { path, differences } => write!(
+                f,
+                "{} is a model of another architecture than the flags ask for: {}",
+                path.display(),
+                differences
+                    .iter()
+                    .map(|d| format!("{} saved {} vs wanted {}", d.field, d.saved, d.wanted))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             Self::Method(msg) => f.write_str(msg),
             Self::Encode(err) => write!(f, "encoding the dense model: {err}"),
             Self::LowRank { layer, source } => write!(f, "layer {layer}: {source}"),

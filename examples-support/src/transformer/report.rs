@@ -197,7 +197,7 @@ impl RunSummary {
         let b = &self.bytes;
         format!(
             "model            {label}\n\
-             training         loss {train:.4} nats/char over the last progress interval\n\
+             training         {train}\n\
              validation       loss {loss:.4} nats/char = {bpc:.4} bits/char \
              ({val_chars} characters)\n\
              baselines        unigram {uni:.4} bpc, bigram {bi:.4} bpc (train-split counts, \
@@ -206,7 +206,14 @@ impl RunSummary {
              (block projections {proj} vs {dproj}: {pratio:.1}x)\n\
              throughput       {tps:.0} training tokens/s ({secs:.1} s for {steps} steps){init}",
             label = self.label(),
-            train = self.train_loss,
+            train = if self.steps == 0 {
+                "none (evaluated right after compression)".to_string()
+            } else {
+                format!(
+                    "loss {:.4} nats/char over the last progress interval",
+                    self.train_loss
+                )
+            },
             loss = self.val_loss,
             val_chars = self.val_chars,
             bpc = self.val_bpc(),
