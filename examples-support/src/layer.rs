@@ -1,11 +1,13 @@
 //! One fully connected layer of any kind the examples compare: Burn's dense `Linear`, an
-//! `RbeLinear`, or the rank-`k` [`LowRankLinear`] baseline.
+//! `RbeLinear`, the rank-`k` [`LowRankLinear`] baseline, or Burn's post-training
+//! quantization ([`QuantizedLinear`]).
 
 use burn::nn::Linear;
 use burn::prelude::*;
 use rbe_burn::{RbeBackend, RbeLinear};
 
 use crate::low_rank::LowRankLinear;
+use crate::quantized_linear::QuantizedLinear;
 
 /// Bytes per stored float: every recorder the examples use keeps full precision.
 pub const FLOAT_BYTES: usize = 4;
@@ -22,12 +24,16 @@ pub enum Layer<B: Backend> {
     Rbe(RbeLinear<B>),
     /// `U V` of rank `k`.
     LowRank(LowRankLinear<B>),
+    /// A weight Burn has quantized block-wise; evaluation only, since Burn records its
+    /// quantized tensor as empty.
+    Quantized(QuantizedLinear<B>),
 }
 
 /// Stored bytes, split into what stands for the weight and the biases.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ParamBytes {
-    /// Everything that stands for `W`: dense weights, RBE seeds and residual, or `U`, `V`.
+    /// Everything that stands for `W`: dense weights, RBE seeds and residual, `U`, `V`, or
+    /// quantized values and their scales.
     pub weight: usize,
     /// Biases.
     pub bias: usize,
@@ -73,6 +79,7 @@ impl<B: Backend> Layer<B> {
                 weight: FLOAT_BYTES * low_rank.weight_params(),
                 bias: FLOAT_BYTES * low_rank.bias_params(),
             },
+            Self::Quantized(quantized) => quantized.bytes(),
         }
     }
 
@@ -82,6 +89,7 @@ impl<B: Backend> Layer<B> {
             Self::Dense(linear) => FLOAT_BYTES * linear.num_params(),
             Self::Rbe(rbe) => rbe.storage().dense_bytes,
             Self::LowRank(low_rank) => FLOAT_BYTES * low_rank.dense_params(),
+            Self::Quantized(quantized) => FLOAT_BYTES * quantized.dense_params(),
         }
     }
 
@@ -91,6 +99,7 @@ impl<B: Backend> Layer<B> {
             Self::Dense(_) => "Dense",
             Self::Rbe(_) => "Rbe",
             Self::LowRank(_) => "LowRank",
+            Self::Quantized(_) => "Quantized",
         }
     }
 }
@@ -102,6 +111,7 @@ pub fn record_kind_name<B: Backend>(record: &LayerRecord<B>) -> &'static str {
         LayerRecord::Dense(_) => "Dense",
         LayerRecord::Rbe(_) => "Rbe",
         LayerRecord::LowRank(_) => "LowRank",
+        LayerRecord::Quantized(_) => "Quantized",
     }
 }
 
@@ -116,6 +126,7 @@ impl<B: RbeBackend> Layer<B> {
             Self::Dense(linear) => linear.forward(input),
             Self::Rbe(rbe) => rbe.forward(input),
             Self::LowRank(low_rank) => low_rank.forward(input),
+            Self::Quantized(quantized) => quantized.forward(input),
         }
     }
 }

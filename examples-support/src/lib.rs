@@ -5,7 +5,8 @@
 //! tests exercise, lives here as an ordinary library:
 //!
 //! - [`backend`]: the `--backend` choice and the dispatch of a job generic over the backend.
-//! - [`layer`]: one fully connected layer, dense, RBE or low-rank ([`low_rank`]).
+//! - [`layer`]: one fully connected layer, dense, RBE, low-rank ([`low_rank`]) or
+//!   Burn-quantized ([`quantized_linear`]).
 //! - [`bench_schema`]: the format of the bench result files, written by `benches/` and read
 //!   by the `bench_report` example.
 //! - [`saved_pair`]: a model file and its JSON metadata, written and read as one unit.
@@ -22,5 +23,6 @@ pub mod hyperbolic;
 pub mod layer;
 pub mod low_rank;
 pub mod mnist;
+pub mod quantized_linear;
 pub mod saved_pair;
 pub mod transformer;

@@ -18,18 +18,25 @@ pub enum Mode {
     Table(PathBuf),
     /// Load a checkpoint and sample.
     Generate(PathBuf),
+    /// Compress a trained dense checkpoint, evaluate, fine-tune, evaluate, sample.
+    InitFrom(PathBuf),
 }
 
 /// Trains a character-level GPT whose projections are RbeLinear layers (or dense Linear
 /// with --dense), reports validation bits per character, saves it, and prints a sample and
 /// one JSON line. Progress goes to stderr, results to stdout.
 ///
+/// With --init-from, starts instead from a dense checkpoint this example saved with
+/// --dense: compresses its projections (--compress-as), evaluates right after, fine-tunes
+/// for --steps (optionally distilled from the dense model, --distill) and evaluates again;
+/// nothing is saved.
+///
 /// The model defaults are sized for a 2-core CPU; a larger model is
 /// `--layers 4 --d-model 256 --context 128`.
 #[derive(Parser, Debug, Clone)]
 #[command(version)]
 pub struct Args {
-    /// What the run does (derived from --table, --generate-only and --load).
+    /// What the run does (derived from --table, --generate-only, --load and --init-from).
     #[arg(skip = Mode::Train)]
     pub mode: Mode,
 
@@ -41,7 +48,7 @@ pub struct Args {
     pub max_bytes: Option<usize>,
 
     /// Dense `Linear` projections instead of `RbeLinear`.
-    #[arg(long, help_heading = "Model")]
+    #[arg(long, conflicts_with = "init_from", help_heading = "Model")]
     pub dense: bool,
     /// What the RBE seeds' bits mean: the paper's CORDIC seed or the sign blueprint (one
     /// sign bit per weight, blocks of at most 8x8).
@@ -60,7 +67,8 @@ pub struct Args {
     /// Turn the paper's state transitions off (they are on by default).
     #[arg(long = "no-transitions", action = ArgAction::SetFalse, help_heading = "Model")]
     pub transitions: bool,
-    /// Make the LM head an `RbeLinear` too (dense by default).
+    /// Make the LM head an `RbeLinear` too (dense by default); with --init-from, compress
+    /// the head by --compress-as too.
     #[arg(long, help_heading = "Model")]
     pub compress_head: bool,
     /// Transformer blocks.
@@ -79,9 +87,10 @@ pub struct Args {
     /// Backend (cuda needs a build with `--features cuda`).
     #[arg(long, value_enum, default_value_t = BackendKind::Flex, help_heading = "Training")]
     pub backend: BackendKind,
-    /// Optimizer steps.
-    #[arg(long, value_name = "N", default_value_t = 600, value_parser = positive, help_heading = "Training")]
-    pub steps: usize,
+    /// Optimizer steps; 0 only with --init-from (compress and evaluate, no fine-tuning)
+    /// [default: 600, or 0 with --compress-as burn-q4/burn-q2].
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    steps: Option<usize>,
     /// Windows per step.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = positive, help_heading = "Training")]
     pub batch_size: usize,
@@ -100,7 +109,12 @@ pub struct Args {
     pub log_every: usize,
     /// Checkpoint stem: PATH.rbe + PATH.json, written together [default:
     /// <tmp>/rbe-transformer/<model>; a run says when it replaces an earlier checkpoint].
-    #[arg(long, value_name = "PATH", help_heading = "Training")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "init_from",
+        help_heading = "Training"
+    )]
     pub save: Option<PathBuf>,
     /// Train the --table-rows configurations with these settings and write the comparison
     /// as markdown to PATH.
@@ -117,6 +131,49 @@ pub struct Args {
         help_heading = "Training"
     )]
     pub table_rows: Vec<TableRows>,
+
+    /// Start from this dense checkpoint (stem of PATH.rbe + PATH.json, written by this
+    /// example with --dense) instead of a fresh model. Its architecture must be what
+    /// --layers, --d-model, --heads, --context and the text's vocabulary ask for. Its
+    /// projections are compressed by --compress-as, then fine-tuned for --steps.
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with_all = ["table", "generate_only", "load"],
+        help_heading = "From a dense checkpoint"
+    )]
+    init_from: Option<PathBuf>,
+    /// How --init-from compresses the projections: `rbe` encodes them into seeds with
+    /// --format, --block-size, --residual-rank, --no-transitions and --bit-training;
+    /// `lowrank` takes the truncated SVD at --rank; `burn-q4`/`burn-q2` are Burn's
+    /// post-training quantization (blocks of 32, f32 scales; evaluation only).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = CompressAs::Rbe,
+        requires = "init_from",
+        help_heading = "From a dense checkpoint"
+    )]
+    pub compress_as: CompressAs,
+    /// Rank K of each projection for --compress-as lowrank.
+    #[arg(
+        long,
+        value_name = "K",
+        value_parser = positive,
+        required_if_eq("compress_as", "lowrank"),
+        help_heading = "From a dense checkpoint"
+    )]
+    pub rank: Option<usize>,
+    /// Fine-tune on (1 - w) cross-entropy + w T² KL(teacher ‖ student) with the dense
+    /// checkpoint as the teacher (T = --distill-temperature, w = --distill-weight).
+    #[arg(long, requires = "init_from", help_heading = "From a dense checkpoint")]
+    pub distill: bool,
+    /// Softmax temperature T of --distill; > 0.
+    #[arg(long, value_name = "T", default_value_t = 2.0, value_parser = positive_float, requires = "distill", help_heading = "From a dense checkpoint")]
+    pub distill_temperature: f64,
+    /// Weight w of the KL term of --distill, in [0, 1].
+    #[arg(long, value_name = "W", default_value_t = 0.5, value_parser = unit_interval, requires = "distill", help_heading = "From a dense checkpoint")]
+    pub distill_weight: f64,
 
     /// Load a checkpoint and only generate.
     #[arg(long, requires = "load", help_heading = "Generation")]
@@ -177,6 +234,19 @@ impl From<BitRule> for BitTraining {
     }
 }
 
+/// The `--compress-as` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressAs {
+    /// RBE seeds (paper or sign format, from --format).
+    Rbe,
+    /// Truncated SVD of rank --rank.
+    Lowrank,
+    /// Burn's 4-bit block quantization (q4f, blocks of 32).
+    BurnQ4,
+    /// Burn's 2-bit block quantization (q2f, blocks of 32).
+    BurnQ2,
+}
+
 /// The `--table-rows` groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TableRows {
@@ -198,25 +268,46 @@ impl Args {
         })
     }
 
+    /// Optimizer steps: `--steps`, else 0 for the evaluation-only quantized methods of
+    /// --init-from and 600 otherwise.
+    pub fn steps(&self) -> usize {
+        self.steps.unwrap_or(
+            if self.init_from.is_some()
+                && matches!(self.compress_as, CompressAs::BurnQ4 | CompressAs::BurnQ2)
+            {
+                0
+            } else {
+                600
+            },
+        )
+    }
+
     /// Parses the process arguments; clap prints help or the error and exits on failure.
     pub fn from_command_line() -> Self {
+        use clap::CommandFactory;
         let mut args = Self::parse();
-        if !args.d_model.is_multiple_of(args.heads) {
-            use clap::CommandFactory;
+        let invalid = |message: String| {
             Self::command()
-                .error(
-                    clap::error::ErrorKind::ValueValidation,
-                    format!(
-                        "--heads {} must divide --d-model {}",
-                        args.heads, args.d_model
-                    ),
-                )
-                .exit();
+                .error(clap::error::ErrorKind::ValueValidation, message)
+                .exit()
+        };
+        if !args.d_model.is_multiple_of(args.heads) {
+            invalid(format!(
+                "--heads {} must divide --d-model {}",
+                args.heads, args.d_model
+            ));
         }
-        args.mode = match (&args.load, &args.table) {
-            (Some(path), _) => Mode::Generate(path.clone()),
-            (None, Some(path)) => Mode::Table(path.clone()),
-            (None, None) => Mode::Train,
+        if args.steps == Some(0) && args.init_from.is_none() {
+            invalid(
+                "--steps 0 only makes sense with --init-from (evaluate right after compression)"
+                    .into(),
+            );
+        }
+        args.mode = match (&args.load, &args.table, &args.init_from) {
+            (Some(path), _, _) => Mode::Generate(path.clone()),
+            (None, Some(path), _) => Mode::Table(path.clone()),
+            (None, None, Some(path)) => Mode::InitFrom(path.clone()),
+            (None, None, None) => Mode::Train,
         };
         args
     }
@@ -235,6 +326,15 @@ fn positive_float(v: &str) -> Result<f64, String> {
         Ok(x)
     } else {
         Err("must be a positive number".into())
+    }
+}
+
+fn unit_interval(v: &str) -> Result<f64, String> {
+    let x: f64 = v.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err("must be in [0, 1]".into())
     }
 }
 

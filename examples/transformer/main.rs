@@ -9,6 +9,9 @@
 //! cargo run --release --example transformer -- --generate-only --load /tmp/rbe-transformer/rbe-b32-r0
 //! # the sign-blueprint format (one sign bit per weight, 8x8 blocks), straight-through bits
 //! cargo run --release --example transformer -- --format sign --bit-training ste
+//! # start from a trained dense checkpoint: encode into sign seeds, evaluate, fine-tune 200
+//! # steps distilled from the dense model (T = 2, w = 0.5), evaluate again
+//! cargo run --release --example transformer -- --init-from /tmp/rbe-transformer/dense --format sign --steps 200 --distill
 //! # the README table: dense vs RBE B=16/32 x residual rank 0/8
 //! scripts/transformer_table.sh
 //! # dense vs sign blueprint only
@@ -38,14 +41,16 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use rbe::RbeBackend;
 
-use args::{Args, Format, Mode};
+use args::{Args, CompressAs, Format, Mode};
 use generate::SampleConfig;
 use rbe_examples::backend::{BackendJob, BackendKind, dispatch};
+use rbe_examples::quantized_linear::QuantGrid;
 use rbe_examples::saved_pair;
 use rbe_examples::transformer::checkpoint::{self, CheckpointMeta};
 use rbe_examples::transformer::data::{self, Corpus};
+use rbe_examples::transformer::finetune::{self, CompressMethod, FinetuneConfig};
 use rbe_examples::transformer::model::{Gpt, GptConfig, ProjectionKind};
-use rbe_examples::transformer::training::{self, TrainingConfig};
+use rbe_examples::transformer::training::{self, Distillation, Progress, TrainingConfig};
 use report::RunSummary;
 
 type AnyError = Box<dyn Error>;
@@ -74,6 +79,7 @@ impl BackendJob for App<'_> {
             Mode::Generate(path) => generate_only::<I>(args, path, &device),
             Mode::Train => train_and_report::<I>(args, &device),
             Mode::Table(path) => write_table::<I>(args, path, &device),
+            Mode::InitFrom(path) => init_from_and_report::<I>(args, path, &device),
         }
     }
 }
@@ -150,7 +156,7 @@ fn model_config(args: &Args, corpus: &Corpus, projections: ProjectionKind) -> Gp
 }
 
 fn training_config(args: &Args) -> TrainingConfig {
-    TrainingConfig::new(args.steps, args.batch_size, args.lr)
+    TrainingConfig::new(args.steps(), args.batch_size, args.lr)
         .with_seed(args.seed)
         .with_log_every(args.log_every)
 }
@@ -167,7 +173,7 @@ fn train_one<I: RbeBackend>(
     let mut summary = RunSummary {
         projections: config.projections.clone(),
         compressed_head: config.head != ProjectionKind::Dense,
-        steps: args.steps,
+        steps: args.steps(),
         train_loss: f64::NAN,
         val_loss: f64::NAN,
         val_chars: data::eval_windows(corpus.valid.len(), config.context, args.eval_windows).len()
@@ -179,6 +185,7 @@ fn train_one<I: RbeBackend>(
         tokens_per_s: 0.0,
         train_s: 0.0,
         backend: args.backend.name(),
+        init: None,
     };
     let label = summary.label();
     eprintln!(
@@ -191,17 +198,87 @@ fn train_one<I: RbeBackend>(
         summary.bytes.total,
         summary.compression_vs_dense(),
     );
-    let trained = training::train(model, corpus, &training_config(args), device, |p| {
-        eprintln!(
-            "[{label}] step {:>5}/{}  train loss {:.4}  lr {:.2e}  {:.0} tok/s  {:.0} s",
-            p.step, p.steps, p.loss, p.lr, p.tokens_per_s, p.elapsed_s
-        );
-    })?;
+    let trained = training::train(
+        model,
+        corpus,
+        &training_config(args),
+        None,
+        device,
+        progress(&label),
+    )?;
     summary.val_loss = training::evaluate(&trained.model, &corpus.valid, args.eval_windows);
     summary.train_loss = trained.train_loss;
     summary.tokens_per_s = trained.tokens_per_s;
     summary.train_s = trained.train_s;
     Ok((summary, trained.model.valid()))
+}
+
+/// Prints one progress line to stderr.
+fn progress(label: &str) -> impl FnMut(&Progress) + '_ {
+    move |p| {
+        eprintln!(
+            "[{label}] step {:>5}/{}  train loss {:.4}  lr {:.2e}  {:.0} tok/s  {:.0} s",
+            p.step, p.steps, p.loss, p.lr, p.tokens_per_s, p.elapsed_s
+        );
+    }
+}
+
+/// How `--compress-as` (and, for `rbe`, the model flags) compress the projections.
+fn compress_method(args: &Args) -> CompressMethod {
+    match args.compress_as {
+        CompressAs::Rbe => CompressMethod::Rbe(projection_kind(args)),
+        // clap requires --rank with lowrank; 0 is refused downstream with a typed error.
+        CompressAs::Lowrank => CompressMethod::LowRank {
+            rank: args.rank.unwrap_or(0),
+        },
+        CompressAs::BurnQ4 => CompressMethod::BurnQuant(QuantGrid::Q4f),
+        CompressAs::BurnQ2 => CompressMethod::BurnQuant(QuantGrid::Q2f),
+    }
+}
+
+/// `--init-from`: compress the dense checkpoint, evaluate, fine-tune, evaluate, sample.
+fn init_from_and_report<I: RbeBackend>(
+    args: &Args,
+    checkpoint: &Path,
+    device: &I::Device,
+) -> Result<(), AnyError> {
+    let corpus = load_corpus(args)?;
+    let distill = if args.distill {
+        Some(Distillation::new(
+            args.distill_temperature,
+            args.distill_weight,
+        )?)
+    } else {
+        None
+    };
+    let config = FinetuneConfig {
+        checkpoint: checkpoint.to_path_buf(),
+        architecture: model_config(args, &corpus, ProjectionKind::Dense),
+        method: compress_method(args),
+        compress_head: args.compress_head,
+        training: training_config(args),
+        distill,
+        eval_windows: args.eval_windows,
+        backend: args.backend.name(),
+    };
+    <Autodiff<I> as Backend>::seed(device, args.seed);
+    let label = format!("{} from dense", config.method.name());
+    eprintln!(
+        "[{label}] {} from {}, {} steps{}",
+        config.method.name(),
+        checkpoint.display(),
+        config.training.steps,
+        distill.map_or_else(String::new, |d| format!(
+            ", distilled (T = {}, w = {})",
+            d.temperature, d.weight
+        )),
+    );
+    let finetuned = finetune::run::<I>(&config, &corpus, device, progress(&label))?;
+    let sample = generate::generate(&finetuned.model, &corpus.vocab, &sample_config(args));
+    println!("{}", finetuned.summary.text());
+    print_sample(&sample, args);
+    println!("{}", finetuned.summary.json());
+    Ok(())
 }
 
 fn sample_config(args: &Args) -> SampleConfig {
@@ -272,7 +349,7 @@ fn train_and_report<I: RbeBackend>(args: &Args, device: &I::Device) -> Result<()
     })?;
 
     let sample = generate::generate(&model, &corpus.vocab, &sample_config(args));
-    let meta = CheckpointMeta::new(config, corpus.vocab.as_string(), args.steps);
+    let meta = CheckpointMeta::new(config, corpus.vocab.as_string(), args.steps());
     let weights = checkpoint::save(model, &meta, &path)?;
 
     println!("{}", summary.text());
@@ -357,7 +434,7 @@ fn write_table<I: RbeBackend>(
             args.heads,
             args.context,
             args.batch_size,
-            args.steps,
+            args.steps(),
             args.lr,
             args.seed,
             args.text.display(),

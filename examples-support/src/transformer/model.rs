@@ -9,7 +9,9 @@
 use burn::nn::{Embedding, EmbeddingConfig, Gelu, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
-use rbe_burn::{BitTraining, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SignFormat};
+use rbe_burn::{
+    BitTraining, Compressor, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SignFormat,
+};
 use std::fmt;
 
 use crate::layer::{FLOAT_BYTES, Layer};
@@ -42,7 +44,10 @@ pub enum ProjectionKind {
 }
 
 impl ProjectionKind {
-    fn rbe_config(&self, d_input: usize, d_output: usize) -> Option<RbeLinearConfig> {
+    /// The `RbeLinearConfig` of a `d_input -> d_output` projection of this kind; `None` for
+    /// dense. A [`Compressor`] built from it encodes a trained model with the same settings
+    /// a model trained from scratch gets.
+    pub fn rbe_config(&self, d_input: usize, d_output: usize) -> Option<RbeLinearConfig> {
         match *self {
             Self::Dense => None,
             Self::Rbe {
@@ -333,6 +338,79 @@ impl<B: Backend> Gpt<B> {
             .collect()
     }
 
+    /// Replaces the block projections (see [`Gpt::projections`]), and the head too when
+    /// `head` is set, by what `f` makes of each, in order; `f` gets the layer's name:
+    /// `block{i}.attention.query`, `.key`, `.value`, `.output`, `block{i}.mlp.up`, `.down`,
+    /// and `head`. Stops at the first error.
+    pub fn try_map_layers<E>(
+        mut self,
+        head: bool,
+        mut f: impl FnMut(&str, Layer<B>) -> Result<Layer<B>, E>,
+    ) -> Result<Self, E> {
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for (i, block) in std::mem::take(&mut self.blocks).into_iter().enumerate() {
+            let Block {
+                norm_attention,
+                attention,
+                norm_mlp,
+                mlp,
+            } = block;
+            let mut name = |part: &str, layer| f(&format!("block{i}.{part}"), layer);
+            let attention = CausalSelfAttention {
+                query: name("attention.query", attention.query)?,
+                key: name("attention.key", attention.key)?,
+                value: name("attention.value", attention.value)?,
+                output: name("attention.output", attention.output)?,
+                n_heads: attention.n_heads,
+            };
+            let mlp = Mlp {
+                up: name("mlp.up", mlp.up)?,
+                down: name("mlp.down", mlp.down)?,
+                activation: mlp.activation,
+            };
+            blocks.push(Block {
+                norm_attention,
+                attention,
+                norm_mlp,
+                mlp,
+            });
+        }
+        self.blocks = blocks;
+        if head {
+            self.head = f("head", self.head)?;
+        }
+        Ok(self)
+    }
+
+    /// Encodes every block projection of a trained dense model into an `RbeLinear` with the
+    /// compressor's settings; the compressor keeps each layer's report under its name (see
+    /// [`Gpt::try_map_layers`]). Embeddings, norms and the head are kept as they are.
+    ///
+    /// # Errors
+    /// [`RbeError::Layer`] naming the first layer that is not dense or could not be
+    /// encoded.
+    pub fn compress(self, compressor: &mut Compressor) -> Result<Self, RbeError> {
+        self.compress_layers(compressor, false)
+    }
+
+    /// [`Gpt::compress`], and the LM head too when `head` is set.
+    pub fn compress_layers(
+        self,
+        compressor: &mut Compressor,
+        head: bool,
+    ) -> Result<Self, RbeError> {
+        self.try_map_layers(head, |name, layer| match layer {
+            Layer::Dense(linear) => compressor.linear(name, &linear).map(Layer::Rbe),
+            other => Err(RbeError::Layer {
+                name: name.to_string(),
+                source: Box::new(RbeError::Config(format!(
+                    "only a dense Linear can be encoded, this layer is {}",
+                    other.kind_name()
+                ))),
+            }),
+        })
+    }
+
     /// Stored bytes, and what the dense model of the same shape would store.
     pub fn bytes(&self) -> ModelBytes {
         let projections = self.projections();
@@ -380,13 +458,21 @@ impl<B: RbeBackend> Gpt<B> {
     /// - inputs, targets: `[batch, seq]`
     /// - output: `[1]`
     pub fn loss(&self, inputs: Tensor<B, 2, Int>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
-        let [batch, seq] = targets.dims();
-        let logits = self.forward(inputs);
-        let vocab = logits.dims()[2];
-        let log_probs = log_softmax(logits.reshape([batch * seq, vocab]), 1);
-        log_probs
-            .gather(1, targets.reshape([batch * seq, 1]))
-            .mean()
-            .neg()
+        cross_entropy(self.forward(inputs), targets)
     }
+}
+
+/// Mean cross-entropy of next-character logits against the targets, in nats.
+///
+/// # Shapes
+/// - logits: `[batch, seq, vocab_size]`
+/// - targets: `[batch, seq]`
+/// - output: `[1]`
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+    let [batch, seq, vocab] = logits.dims();
+    let log_probs = log_softmax(logits.reshape([batch * seq, vocab]), 1);
+    log_probs
+        .gather(1, targets.reshape([batch * seq, 1]))
+        .mean()
+        .neg()
 }
