@@ -4,11 +4,11 @@
 
 use std::fmt;
 
-use burn::module::{Initializer, Param};
+use burn::module::{Initializer, Param, ParamId};
 use burn::nn::Linear;
 use burn::prelude::*;
 use nalgebra::DMatrix;
-use rbe_burn::LowRankResidual;
+use rbe_burn::{LowRankResidual, trainable_param};
 
 /// Why a dense layer could not be factored.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,7 @@ impl LowRankLinearConfig {
         // materialise the bias, as `from_factors` does `U` and `V`, so clones agree.
         let bias = self.bias.then(|| {
             let bias = init.init_with([d_output], Some(d_input), Some(d_output), device);
-            Param::initialized(bias.id, bias.val())
+            trainable_param(bias.id, bias.val())
         });
         LowRankLinear {
             factors: LowRankResidual::from_factors(u.val(), v.val()),
@@ -161,7 +161,7 @@ impl<B: Backend> LowRankLinear<B> {
             bias: linear
                 .bias
                 .as_ref()
-                .map(|b| Param::from_tensor(b.val().detach())),
+                .map(|b| trainable_param(ParamId::new(), b.val().detach())),
         };
         Ok((layer, rel_error))
     }

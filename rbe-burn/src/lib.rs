@@ -36,7 +36,7 @@ pub use formats::{
 };
 pub use module::{
     BlockShape, CompressionReport, Compressor, EncodeReport, LayerEncode, LowRankResidual,
-    RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES, StorageReport,
+    RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES, StorageReport, trainable_param,
 };
 pub use rbe_kernels::formats::sign::BopConfig;
 pub use rbe_kernels::{BlockLayout, DecodeCache, Grads, Packed128};

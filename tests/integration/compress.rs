@@ -333,3 +333,47 @@ fn a_block_the_format_cannot_take_is_a_typed_error_naming_the_layer() {
         "{err}"
     );
 }
+
+/// A model compressed on a backend without autodiff (where a trained model is usually loaded)
+/// and moved onto one with `from_inner` must train: every float of the encoded layer gets a
+/// gradient, so an optimizer moves it.
+#[test]
+fn a_model_compressed_without_autodiff_trains_after_from_inner() {
+    use burn::backend::Autodiff;
+    use burn::module::AutodiffModule;
+    type T = Autodiff<B>;
+
+    let template = RbeLinearConfig::new(0, 0)
+        .with_block_size(8)
+        .with_residual_rank(2);
+    // No clone of the dense model: Burn 0.21's `Param::clone` of an initialised parameter
+    // on a backend without autodiff drops its gradient mark (it re-reads it from the
+    // tensor), which would freeze the kept convolutions whatever this crate does.
+    let device = Default::default();
+    B::seed(&device, 6);
+    let small = model(&device)
+        .compress(&mut Compressor::new(&template))
+        .unwrap();
+    let small = <CompressedModel<T> as AutodiffModule<T>>::from_inner(small);
+    let images = Tensor::<T, 3>::from_inner(images(4));
+    let loss = small.forward(images).powi_scalar(2).mean();
+    let grads = loss.backward();
+    let linear1 = &small.linear1;
+    let residual = linear1.residual.as_ref().expect("rank 2 residual");
+    fn norm<const D: usize>(grad: Option<Tensor<B, D>>) -> Option<f32> {
+        grad.map(|g| g.abs().sum().into_scalar())
+    }
+    for (what, norm) in [
+        ("seeds", norm(linear1.seeds.coords().grad(&grads))),
+        ("residual U", norm(residual.u.val().grad(&grads))),
+        ("residual V", norm(residual.v.val().grad(&grads))),
+        (
+            "bias",
+            norm(linear1.bias.as_ref().expect("bias").val().grad(&grads)),
+        ),
+        ("conv1", norm(small.conv1.weight.val().grad(&grads))),
+    ] {
+        let norm = norm.unwrap_or_else(|| panic!("{what}: no gradient after from_inner"));
+        assert!(norm > 0.0, "{what}: zero gradient");
+    }
+}

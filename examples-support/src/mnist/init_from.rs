@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::backend::Autodiff;
-use burn::module::{AutodiffModule, Param};
+use burn::module::{AutodiffModule, ModuleMapper, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
-use nalgebra::DMatrix;
-use rbe_burn::{LowRankResidual, RbeBackend};
+use burn::tensor::backend::AutodiffBackend;
+use rbe_burn::RbeBackend;
 
 use super::data::{DataDir, IMAGE_PIXELS, Mnist};
 use super::model::{Mlp, ModelConfig, ModelError, ModelKind, NUM_CLASSES, dense_linear};
@@ -92,7 +92,8 @@ impl BackendJob for InitFromJob {
         let (model, seconds_per_epoch) = if config.epochs == 0 {
             (encoded.model, None)
         } else {
-            let start = <Mlp<Autodiff<B>> as AutodiffModule<_>>::from_inner(encoded.model);
+            let start = <Mlp<Autodiff<B>> as AutodiffModule<_>>::from_inner(encoded.model)
+                .map(&mut Trainable);
             let trained =
                 training::train_model::<Autodiff<B>>(&config, start, &data, &artifact_dir, &device)
                     .inspect_err(|err| {
@@ -124,6 +125,20 @@ impl BackendJob for InitFromJob {
             projection_compression: encoded.projection_compression,
             encode_rel_error: encoded.rel_error,
         }))
+    }
+}
+
+/// Marks every float parameter as trainable. The encoded model was evaluated on the inner
+/// backend first, and Burn 0.21's `Param::clone` of an initialised parameter there drops the
+/// gradient mark (it re-reads it from a tensor that cannot carry one), so without this some
+/// parameters would come out of `from_inner` frozen and the fine-tune would leave them as
+/// encoded.
+struct Trainable;
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Trainable {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor.require_grad(), mapper)
     }
 }
 
@@ -309,64 +324,25 @@ fn factorize<B: Backend>(dense: Mlp<B>, target: &ModelConfig) -> Result<Encoded<
     })
 }
 
-/// The rank-`rank` layer closest to `linear` in Frobenius norm: `U = P_k Σ_k`, `V = Q_kᵀ`
-/// from the SVD `Wᵀ = P Σ Qᵀ` (the layer computes `x Vᵀ Uᵀ`, Burn's `Linear` `x W`), and
-/// the same bias. Errors say why the weight cannot be factored.
+/// The rank-`rank` layer closest to `linear` ([`LowRankLinear::from_linear`]) and its fit.
 fn low_rank_from_linear<B: Backend>(
     linear: &Linear<B>,
     rank: usize,
 ) -> Result<(LowRankLinear<B>, Fit), String> {
-    let weight = linear.weight.val();
-    let device = weight.device();
-    let [d_input, d_output] = weight.dims();
-    // Wᵀ, `[d_output, d_input]` row-major, in f64.
-    let data = weight.transpose().into_data().convert::<f32>();
-    let wt: Vec<f64> = data
-        .as_slice::<f32>()
-        .map_err(|err| format!("cannot read the weight: {err:?}"))?
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
-    if wt.iter().any(|v| !v.is_finite()) {
-        return Err("the weight holds NaN or infinity".into());
-    }
-    let matrix = DMatrix::from_row_slice(d_output, d_input, &wt);
-    let svd = matrix.clone().svd(true, true);
-    let (Some(p), Some(qt)) = (svd.u, svd.v_t) else {
-        return Err("the SVD returned no singular vectors".into());
-    };
-    // nalgebra does not promise sorted singular values: take the largest explicitly.
-    let sigma = &svd.singular_values;
-    let mut order: Vec<usize> = (0..sigma.len()).collect();
-    order.sort_by(|&a, &b| sigma[b].total_cmp(&sigma[a]));
-    let mut u = vec![0f32; d_output * rank];
-    let mut v = vec![0f32; rank * d_input];
-    for (k, &idx) in order.iter().take(rank).enumerate() {
-        for r in 0..d_output {
-            u[r * rank + k] = (p[(r, idx)] * sigma[idx]) as f32;
-        }
-        for c in 0..d_input {
-            v[k * d_input + c] = qt[(idx, c)] as f32;
-        }
-    }
-    // The error of the f32 factors the layer stores, not of the exact truncation.
-    let to_f64 = |x: &[f32]| x.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
-    let product = DMatrix::from_row_slice(d_output, rank, &to_f64(&u))
-        * DMatrix::from_row_slice(rank, d_input, &to_f64(&v));
-    let weight_norm = matrix.norm();
-    let fit = Fit {
-        rel_error: (matrix - product).norm() / weight_norm.max(f64::MIN_POSITIVE),
-        weight_norm,
-    };
-    let layer = LowRankLinear {
-        factors: LowRankResidual::from_factors(
-            Tensor::from_data(TensorData::new(u, [d_output, rank]), &device),
-            Tensor::from_data(TensorData::new(v, [rank, d_input]), &device),
-        ),
-        bias: linear
-            .bias
-            .as_ref()
-            .map(|b| Param::from_tensor(b.val().detach())),
-    };
-    Ok((layer, fit))
+    let (layer, rel_error) = LowRankLinear::from_linear(linear, rank).map_err(|e| e.to_string())?;
+    let weight_norm = linear
+        .weight
+        .val()
+        .powi_scalar(2)
+        .sum()
+        .into_scalar()
+        .elem::<f64>()
+        .sqrt();
+    Ok((
+        layer,
+        Fit {
+            rel_error,
+            weight_norm,
+        },
+    ))
 }

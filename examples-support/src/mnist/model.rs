@@ -210,7 +210,11 @@ impl ModelConfig {
     /// reloads through [`ModelConfig::try_init`] like one trained from scratch.
     pub fn compressor(&self) -> Compressor {
         // The template's shape is ignored: each layer's comes from the layer encoded.
-        Compressor::new(&self.rbe_layer(0, 0, self.transitions))
+        let mut template = self.rbe_layer(0, 0, self.transitions);
+        if let SeedFormat::Paper(paper) = template.format {
+            template.format = paper.for_trained_weights().into();
+        }
+        Compressor::new(&template)
     }
 
     /// The rank a low-rank layer of this shape gets: beyond the smaller side `U Vᵀ` cannot

@@ -13,7 +13,7 @@ use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
 use burn::prelude::*;
-use rbe_burn::{Compressor, RbeBackend, RbeError};
+use rbe_burn::{Compressor, RbeBackend, RbeError, SeedFormat};
 
 use super::checkpoint::{self, CheckpointError};
 use super::data::{self, Corpus};
@@ -299,9 +299,12 @@ pub fn run<I: RbeBackend>(
     let head = config.compress_head;
     let (student, encode_errors) = match &config.method {
         CompressMethod::Rbe(kind) => {
-            let template = kind
+            let mut template = kind
                 .rbe_config(config.architecture.d_model, config.architecture.d_model)
                 .ok_or_else(|| FinetuneError::Method("dense is not a compression".into()))?;
+            if let SeedFormat::Paper(paper) = template.format {
+                template.format = paper.for_trained_weights().into();
+            }
             let mut compressor = Compressor::new(&template);
             let student = dense
                 .compress_layers(&mut compressor, head)

@@ -5,7 +5,7 @@ use burn::module::{Initializer, Param};
 use burn::tensor::backend::Backend;
 use rbe_kernels::{BlockLayout, Packed128};
 
-use super::{LowRankResidual, RbeLinear, RbeSeeds};
+use super::{LowRankResidual, RbeLinear, RbeSeeds, trainable_param};
 use crate::RbeError;
 use crate::formats::{RbeInitializer, SeedFormat};
 
@@ -167,7 +167,7 @@ impl RbeLinearConfig {
             );
             // Drawn now: a clone of a lazy parameter draws its own values, so a fresh layer
             // saved through a clone would store another bias than it computes with.
-            Param::initialized(bias.id, bias.val())
+            trainable_param(bias.id, bias.val())
         })
     }
 }

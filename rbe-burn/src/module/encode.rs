@@ -2,13 +2,15 @@
 //! ([`crate::formats::Format::encode`]), then the top-`residual_rank` SVD of what the seeds
 //! miss.
 
-use burn::module::Param;
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use nalgebra::DMatrix;
 
-use super::{LowRankResidual, RbeLinear, RbeLinearConfig, RbeSeeds, StorageReport};
+use super::{
+    LowRankResidual, RbeLinear, RbeLinearConfig, RbeSeeds, StorageReport, trainable_param,
+};
 use crate::RbeError;
 
 /// How well [`RbeLinear::from_linear`] reproduced the dense layer.
@@ -100,7 +102,7 @@ impl<B: Backend> RbeLinear<B> {
         let bias = linear
             .bias
             .as_ref()
-            .map(|b| Param::from_tensor(b.val().detach()));
+            .map(|b| trainable_param(ParamId::new(), b.val().detach()));
         let seeds = RbeSeeds::from_packed(&encoded.seeds, &layout, config.format, &device)?;
         let layer = RbeLinear::from_parts(seeds, residual, bias);
         let report = EncodeReport {

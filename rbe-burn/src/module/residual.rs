@@ -1,6 +1,8 @@
 //! The low-rank residual `x V^T U^T` (docs/math.md §7, "seed 000").
 
-use burn::module::{Initializer, Module, Param};
+use burn::module::{Initializer, Module, Param, ParamId};
+
+use super::trainable_param;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
@@ -26,16 +28,16 @@ impl<B: Backend> LowRankResidual<B> {
         // Burn's initializers are lazy, and a clone of a lazy parameter draws its own values:
         // a fresh layer saved through a clone would store another V than it computes with.
         Self {
-            u: Param::initialized(u.id, u.val()),
-            v: Param::initialized(v.id, v.val()),
+            u: trainable_param(u.id, u.val()),
+            v: trainable_param(v.id, v.val()),
         }
     }
 
     /// A residual with the given factors.
     pub fn from_factors(u: Tensor<B, 2>, v: Tensor<B, 2>) -> Self {
         Self {
-            u: Param::from_tensor(u),
-            v: Param::from_tensor(v),
+            u: trainable_param(ParamId::new(), u),
+            v: trainable_param(ParamId::new(), v),
         }
     }
 

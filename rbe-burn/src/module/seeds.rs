@@ -8,6 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use rbe_kernels::{BlockLayout, DecodeCache, Packed128};
 
+use super::trainable_param;
 use crate::RbeError;
 use crate::backend::RbeSpec;
 use crate::formats::SeedFormat;
@@ -75,7 +76,7 @@ impl<B: Backend> RbeSeeds<B> {
         let (coords, bits) = RbeSeedsRecord::<B>::upload(seeds, device);
         let (probe, latent) = Self::channel(&format, &coords, &bits, B::ad_enabled(device));
         Ok(Self {
-            coords: Param::initialized(ParamId::new(), coords.require_grad()),
+            coords: trainable_param(ParamId::new(), coords),
             bits: Param::initialized(ParamId::new(), bits),
             probe,
             latent,

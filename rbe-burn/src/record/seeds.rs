@@ -171,10 +171,7 @@ impl<B: Backend> Record<B> for RbeSeedsRecord<B> {
     fn from_item<S: PrecisionSettings>(item: RbeSeedsItem, device: &B::Device) -> Self {
         let (coords, bits) = Self::upload(&item.seeds, device);
         Self {
-            coords: Param::initialized(
-                ParamId::deserialize(&item.coords_id),
-                coords.require_grad(),
-            ),
+            coords: crate::trainable_param(ParamId::deserialize(&item.coords_id), coords),
             bits: Param::initialized(ParamId::deserialize(&item.bits_id), bits),
             header: item.header,
         }

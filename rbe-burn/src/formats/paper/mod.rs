@@ -94,6 +94,29 @@ impl PaperFormat {
         Self { kernel, ..self }
     }
 
+    /// The same settings with the radius floor at [`PaperFormat::TRAINED_RADIUS_MIN`], for
+    /// encoding a trained layer ([`crate::Compressor`], `RbeLinear::from_linear`).
+    ///
+    /// The paper's floor `r >= 0.1` is an amplitude of `A(0.1) ≈ 0.096`. Trained weights'
+    /// blocks are mostly smaller than that (a 256-wide layer's weights are about 0.05), and
+    /// the fit raises every seed below the floor to it, which makes the encoded weight worse
+    /// than zero (`EncodeReport::seeds_at_radius_min` counts them).
+    ///
+    /// ```
+    /// use rbe_burn::PaperFormat;
+    /// let format = PaperFormat::new().for_trained_weights();
+    /// assert_eq!(format.radius_min, PaperFormat::TRAINED_RADIUS_MIN);
+    /// assert_eq!(format.radius_max, PaperFormat::new().radius_max);
+    /// ```
+    pub fn for_trained_weights(self) -> Self {
+        self.with_radius(Self::TRAINED_RADIUS_MIN, self.radius_max)
+    }
+
+    /// The radius floor of [`PaperFormat::for_trained_weights`]: amplitudes down to about
+    /// `1e-3` (`A(r) ≈ 0.96 r` near 0), below the weights of any layer narrower than about
+    /// a million inputs at the usual `1/sqrt(fan_in)` scale.
+    pub const TRAINED_RADIUS_MIN: f64 = 1e-3;
+
     /// The same settings with the clamp on `r` at `[min, max]`.
     pub fn with_radius(self, min: f64, max: f64) -> Self {
         Self {
