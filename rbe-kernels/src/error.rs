@@ -51,18 +51,17 @@ pub enum KernelError {
         /// The seed format.
         format: &'static str,
         /// The reserved field's value.
-        bits: u128,
+        bits: u16,
     },
-    /// A seed's packed code is outside what its format can write (the ternary seed's base-3
-    /// integer at or above `3^64`).
-    #[error("{format} seed: code {value:#x} is out of range (at least {limit:#x})")]
+    /// A seed's packed code is outside what its format can write: the ternary seed's base-3
+    /// integer at or above `3^64`, or a cell code above 2. (The fields stay small: every
+    /// error type that wraps this one grows with it.)
+    #[error("{format} seed: {what} is out of range")]
     CodeOutOfRange {
         /// The seed format.
         format: &'static str,
-        /// The code read.
-        value: u128,
-        /// The smallest value out of range.
-        limit: u128,
+        /// What was out of range.
+        what: &'static str,
     },
     /// A seed's scale is negative or not finite (the ternary seed's f16 `alpha`).
     #[error("seed scale alpha must be finite and non-negative, got {0}")]

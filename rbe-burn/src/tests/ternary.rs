@@ -465,7 +465,14 @@ fn bad_ternary_inputs_are_typed_errors() {
     let cfg = RbeLinearConfig::new(16, 8)
         .with_block_size(8)
         .with_format(ternary_format(BitTraining::StraightThrough));
-    assert!(RbeLinear::from_linear(&linear, &cfg).is_err());
+    let err = RbeLinear::from_linear(&linear, &cfg).unwrap_err();
+    assert!(matches!(err, RbeError::NonFinite(_)), "{err}");
+    // The kernel crate's encoder, called directly, refuses it too.
+    let layout = BlockLayout::new(8, 16, 8, 8).unwrap();
+    assert!(matches!(
+        ternary::encode_dense(&w, &layout),
+        Err(KernelError::InvalidScale(_))
+    ));
 }
 
 /// A few Adam steps through `RbeOptimizer` on a toy regression with a ternary target:

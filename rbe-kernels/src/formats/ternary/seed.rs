@@ -76,8 +76,7 @@ impl TernaryParams {
                 _ => {
                     return Err(KernelError::CodeOutOfRange {
                         format: NAME,
-                        value: t as u8 as u128,
-                        limit: 2,
+                        what: "a level outside {-1, 0, 1}",
                     });
                 }
             };
@@ -154,8 +153,7 @@ pub fn pack(codes: &[u8; TERNARY_CELLS], alpha: f32) -> Result<Packed128, Kernel
             if c > 2 {
                 return Err(KernelError::CodeOutOfRange {
                     format: NAME,
-                    value: c.into(),
-                    limit: 3,
+                    what: "a cell code above 2",
                 });
             }
             Ok(acc * 3 + u64::from(c))
@@ -177,15 +175,14 @@ pub fn unpack(seed: &Packed128) -> Result<([u8; TERNARY_CELLS], f32), KernelErro
     if reserved != 0 {
         return Err(KernelError::ReservedBits {
             format: NAME,
-            bits: reserved,
+            bits: reserved as u16,
         });
     }
     let value = v & ((1u128 << CODE_BITS) - 1);
     if value >= THREE_POW_64 {
         return Err(KernelError::CodeOutOfRange {
             format: NAME,
-            value,
-            limit: THREE_POW_64,
+            what: "the base-3 integer of the levels (at least 3^64)",
         });
     }
     let alpha = f16::from_bits((v >> ALPHA_SHIFT) as u16);

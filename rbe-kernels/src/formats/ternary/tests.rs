@@ -260,3 +260,10 @@ fn ternary_fits_gaussian_blocks_better_than_sign() {
     assert!((0.55..0.65).contains(&sign), "sign {sign}");
     assert!((0.38..0.48).contains(&ternary), "ternary {ternary}");
 }
+
+/// The ternary errors keep `KernelError` as small as it was: every error type that wraps it
+/// (`RbeError`, the examples' checkpoint errors) grows with it.
+#[test]
+fn kernel_errors_stay_small() {
+    assert!(std::mem::size_of::<KernelError>() <= 40);
+}
