@@ -32,7 +32,7 @@ pub use backend::{RbeAutodiffBackend, RbeBackend, RbeGrads, RbeSpec};
 pub use error::RbeError;
 pub use formats::{
     BitFlips, BitTraining, Format, FormatId, PaperFormat, RbeInitializer, RbeKernel, SeedFormat,
-    SignFormat,
+    SignFormat, TernaryFormat,
 };
 pub use module::{
     BlockShape, CompressionReport, Compressor, EncodeReport, LayerEncode, LowRankResidual,

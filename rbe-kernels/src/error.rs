@@ -45,6 +45,36 @@ pub enum KernelError {
         /// Elements given.
         actual: usize,
     },
+    /// Bits of a seed that its format reserves (and writes as zero) are set.
+    #[error("{format} seed: reserved bits must be zero, got {bits:#x}")]
+    ReservedBits {
+        /// The seed format.
+        format: &'static str,
+        /// The reserved field's value.
+        bits: u16,
+    },
+    /// A seed's packed code is outside what its format can write: the ternary seed's base-3
+    /// integer at or above `3^64`, or a cell code above 2. (The fields stay small: every
+    /// error type that wraps this one grows with it.)
+    #[error("{format} seed: {what} is out of range")]
+    CodeOutOfRange {
+        /// The seed format.
+        format: &'static str,
+        /// What was out of range.
+        what: &'static str,
+    },
+    /// A seed's scale is negative or not finite (the ternary seed's f16 `alpha`).
+    #[error("seed scale alpha must be finite and non-negative, got {0}")]
+    InvalidScale(f32),
+    /// A cell's 2-bit code on the device is the unused pattern `11` (ternary seeds: `00` is 0,
+    /// `01` is +1, `10` is -1).
+    #[error("seed {seed}, cell {cell}: 2-bit code 0b11 does not name a level")]
+    InvalidCode {
+        /// The seed (block) index.
+        seed: usize,
+        /// The cell index within the block.
+        cell: usize,
+    },
 }
 
 impl KernelError {

@@ -3,16 +3,19 @@ use serde::{Deserialize, Serialize};
 use crate::KernelError;
 
 /// One 128-bit seed: it generates one block of a weight matrix. What its bits mean is the
-/// seed format's ([`crate::formats`]); every format keeps two f32 in `lo`.
+/// seed format's ([`crate::formats`]). The paper's and the sign blueprint's keep two f32 in
+/// `lo`, the layout the methods here read:
 ///
 /// ```text
 /// hi  [63:0]  format-specific bits (CORDIC directions and states, or one sign per cell)
 /// lo  [63:32] first float (f32 bits)   [31:0] second float (f32 bits)
 /// ```
 ///
-/// Values built through a format's constructors, serde or [`Packed128::from_le_bytes`]
-/// always hold finite floats; the public fields allow anything, so [`Packed128::validate`]
-/// checks a seed assembled by hand.
+/// The ternary seed uses all 128 bits otherwise (`formats::ternary`); its checks are
+/// [`crate::formats::ternary::validate`], not [`Packed128::validate`], and its records are
+/// read through the format (serde and [`Packed128::from_le_bytes`] here check the two-float
+/// layout). Values built through those constructors hold finite floats; the public fields
+/// allow anything, so [`Packed128::validate`] checks a seed assembled by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(try_from = "RawPacked128")]
 pub struct Packed128 {

@@ -15,6 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::formats::paper::reference::SeedParams;
 use crate::formats::sign::{SIGN_CELLS, SignParams};
+use crate::formats::ternary::{self, TERNARY_CELLS, TernaryParams};
 use crate::{BlockLayout, Packed128};
 
 /// The generator every helper here draws from, seeded for a reproducible test.
@@ -127,6 +128,60 @@ impl SignSeeds {
                 alpha: alpha.into(),
                 mu: mu.into(),
             });
+        }
+        seeds
+    }
+
+    /// The number of seeds.
+    pub fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+}
+
+/// Ternary seeds (docs/math.md §10) in every form a test needs, as [`PaperSeeds`]:
+/// `coords` holds `(alpha, 0)` and `bits` four words of 2-bit codes per seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TernarySeeds {
+    /// The stored seeds.
+    pub packed: Vec<Packed128>,
+    /// `[n, 2]`: `(alpha, 0)` per seed.
+    pub coords: Vec<f32>,
+    /// `[n, 4]`: the 2-bit codes, cell `k` at bits `2 (k % 16)` of word `k / 16`.
+    pub bits: Vec<i32>,
+    /// The reference's form.
+    pub params: Vec<TernaryParams>,
+}
+
+impl TernarySeeds {
+    /// One random seed per block of `layout`: every one of the 64 cells a random level (the
+    /// cells beyond a block's cells too, so a kernel that reads them fails), `alpha` in
+    /// `[0.1, 2)` rounded to f16.
+    pub fn random(rng: &mut StdRng, layout: &BlockLayout) -> Self {
+        let n = layout.num_blocks();
+        let mut seeds = Self {
+            packed: Vec::with_capacity(n),
+            coords: Vec::with_capacity(2 * n),
+            bits: Vec::with_capacity(ternary::TERNARY_BIT_WORDS * n),
+            params: Vec::with_capacity(n),
+        };
+        for _ in 0..n {
+            let mut codes = [0u8; TERNARY_CELLS];
+            for c in &mut codes {
+                *c = rng.random_range(0..3);
+            }
+            let alpha = ternary::round_alpha(rng.random_range(0.1f32..2.0));
+            let seed = ternary::pack(&codes, alpha).expect("a valid ternary seed");
+            seeds.packed.push(seed);
+            seeds.coords.extend([alpha, 0.0]);
+            seeds.bits.extend(ternary::codes_to_words(&codes));
+            seeds
+                .params
+                .push(TernaryParams::try_from(&seed).expect("a valid ternary seed"));
         }
         seeds
     }

@@ -83,9 +83,11 @@ pub type RbeGrads<B> = Grads<FloatTensor<B>>;
 ///
 /// # Seeds on the device
 /// - `coords`: float `[n_blocks, 2]`: the two floats of each seed, the trainable part.
-/// - `bits`: int `[n_blocks, 2]`, the 64 `hi` bits as two i32 bit patterns: column 0 holds
-///   `hi[63:32]`, column 1 holds `hi[31:0]`. i32 halves survive every Burn recorder and every
-///   int dtype bit for bit.
+/// - `bits`: int `[n_blocks, words]`, i32 bit patterns in the format's device layout
+///   (`words` = [`crate::formats::Format::BIT_WORDS`]): for the paper and sign formats the
+///   64 `hi` bits as two words, column 0 `hi[63:32]`, column 1 `hi[31:0]`; for the ternary
+///   format four words of 2-bit codes. i32 words survive every Burn recorder and every int
+///   dtype bit for bit.
 pub trait RbeBackend: Backend {
     /// `y = x W^T`, the one entry point of the layer.
     ///

@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | the paper's CORDIC seed (default, bit-exact) | [`PaperFormat`] | `paper/` | `A(r) cos(psi + theta + c)` (docs/math.md §1–§7) |
 //! | the sign blueprint | [`SignFormat`] | `sign/` | `mu + alpha (2 bit - 1)` (docs/math.md §9) |
+//! | the ternary seed | [`TernaryFormat`] | `ternary/` | `alpha t`, `t` in {-1, 0, +1} (docs/math.md §10) |
 //!
 //! Each folder owns what its format decides: the meaning and constraint of the seeds' two
 //! floats, the initial seeds, the encoder of a dense matrix, the tensor-op layer that any
@@ -34,17 +35,20 @@ use rbe_kernels::{BlockLayout, Grads, Packed128};
 use serde::{Deserialize, Serialize};
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-use rbe_kernels::{DecodeCache, KernelError};
+use rbe_kernels::DecodeCache;
+use rbe_kernels::KernelError;
 
 use crate::RbeError;
 
 mod initializer;
 pub mod paper;
 pub mod sign;
+pub mod ternary;
 
 pub use initializer::RbeInitializer;
 pub use paper::{PaperFormat, RbeKernel};
 pub use sign::{BitFlips, BitTraining, SignFormat};
+pub use ternary::TernaryFormat;
 
 /// What a backward pass is asked for besides `dL/d(coords)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +73,15 @@ pub struct Encoded {
 }
 
 /// A seed format: the settings of one format and everything that depends on what its bits
-/// mean. Implemented by [`PaperFormat`] and [`SignFormat`]; users pick one through
+/// mean. Implemented by [`PaperFormat`], [`SignFormat`] and [`TernaryFormat`]; users pick one through
 /// [`SeedFormat`].
 ///
-/// Seeds live on the device as two tensors, whatever the format: `coords`, float
-/// `[n_blocks, 2]`, the two f32 of `lo` (trained by any optimizer), and `bits`, int
-/// `[n_blocks, 2]`, `hi` as two i32 bit patterns (`hi[63:32]`, `hi[31:0]`).
+/// Seeds live on the device as two tensors: `coords`, float `[n_blocks, 2]`, the two
+/// floats a format trains (by any optimizer), and `bits`, int `[n_blocks, BIT_WORDS]`, the
+/// discrete part as i32 bit patterns. How they map to the stored [`Packed128`] is the
+/// format's ([`Format::to_packed`], [`Format::from_packed`]); the defaults are the paper's
+/// and the sign blueprint's layout: `coords` = the two f32 of `lo`, `bits` = `hi` as two
+/// i32 halves (`hi[63:32]`, `hi[31:0]`).
 pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
     /// The tag stored in record headers.
     const ID: FormatId;
@@ -83,6 +90,42 @@ pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
     /// The container type its seeds report to module visitors and mappers:
     /// `"Struct:RbeSeeds:"` followed by [`Format::NAME`].
     const CONTAINER: &'static str;
+    /// i32 words per seed in the device `bits` tensor (its second dimension).
+    const BIT_WORDS: usize = 2;
+
+    /// The stored seed of block `seed` from its device rows: `coords` (the two floats) and
+    /// `bits` (`BIT_WORDS` i32 bit patterns, possibly widened to i64). The default packs
+    /// `lo` from the two f32 and `hi` from two i32 halves, and never fails: non-finite
+    /// floats are left for [`Format::validate_packed`] to report.
+    fn to_packed(seed: usize, coords: [f32; 2], bits: &[i64]) -> Result<Packed128, KernelError> {
+        let _ = seed;
+        Ok(Packed128::from_parts_unchecked(
+            crate::halves::halves_to_hi(bits[0], bits[1]),
+            coords[0],
+            coords[1],
+        ))
+    }
+
+    /// The device rows of a stored seed, appended to `coords` (two floats) and `bits`
+    /// (`BIT_WORDS` words). The default is the inverse of the default [`Format::to_packed`].
+    ///
+    /// # Errors
+    /// A seed the format cannot read (nothing is appended then).
+    fn from_packed(
+        seed: &Packed128,
+        coords: &mut Vec<f32>,
+        bits: &mut Vec<i32>,
+    ) -> Result<(), KernelError> {
+        coords.extend(seed.floats());
+        bits.extend(crate::halves::hi_to_halves(seed.hi));
+        Ok(())
+    }
+
+    /// Checks a stored seed whatever the settings (what records check on save and load).
+    /// The default: both floats of `lo` finite.
+    fn validate_packed(seed: &Packed128) -> Result<(), KernelError> {
+        seed.validate()
+    }
 
     /// Checks the settings, and that `layout` suits the format.
     fn validate(&self, layout: &BlockLayout) -> Result<(), RbeError>;
@@ -107,7 +150,8 @@ pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
     /// through training), started from the seeds; `None` for formats without one.
     ///
     /// # Shapes
-    /// - `coords`, `bits`: `[n_blocks, 2]`; returns `[n_blocks, signal_width]`
+    /// - `coords`: `[n_blocks, 2]`, `bits`: `[n_blocks, BIT_WORDS]`; returns
+    ///   `[n_blocks, signal_width]`
     fn latent<B: Backend>(
         &self,
         coords: Tensor<B, 2>,
@@ -118,7 +162,7 @@ pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
     ///
     /// # Shapes
     /// - `latent`: `[n_blocks, signal_width]`, `coords`: `[n_blocks, 2]`; returns
-    ///   `[n_blocks, 2]`
+    ///   `[n_blocks, BIT_WORDS]`
     fn bits_from_latent<B: Backend>(
         &self,
         latent: Tensor<B, 2>,
@@ -130,7 +174,8 @@ pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
     /// bits have the id `id`; `state` holds what rules keep across steps.
     ///
     /// # Shapes
-    /// - `bits`: `[n_blocks, 2]`, `signal`: `[n_blocks, signal_width]`; returns `[n_blocks, 2]`
+    /// - `bits`: `[n_blocks, BIT_WORDS]`, `signal`: `[n_blocks, signal_width]`; returns
+    ///   `[n_blocks, BIT_WORDS]`
     fn step_bits<B: Backend>(
         id: ParamId,
         bits: Tensor<B, 2, Int>,
@@ -159,7 +204,8 @@ pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
     /// `y = x W^T` in Burn tensor ops, on any backend and float dtype.
     ///
     /// # Shapes
-    /// - `x`: `[batch, cols]`, `coords`, `bits`: `[n_blocks, 2]`; returns `[batch, rows]`
+    /// - `x`: `[batch, cols]`, `coords`: `[n_blocks, 2]`, `bits`: `[n_blocks, BIT_WORDS]`;
+    ///   returns `[batch, rows]`
     fn tensor_forward<B: Backend>(
         &self,
         x: FloatTensor<B>,
@@ -335,6 +381,9 @@ register_formats! {
     Paper(PaperFormat),
     /// The sign blueprint: one bit per cell of blocks of at most 64 cells (docs/math.md §9).
     SignBlueprint(SignFormat),
+    /// The ternary seed: a level in {-1, 0, +1} per cell of blocks of at most 64 cells and an
+    /// f16 scale (docs/math.md §10).
+    Ternary(TernaryFormat),
 }
 
 impl Default for SeedFormat {
@@ -352,6 +401,12 @@ impl From<PaperFormat> for SeedFormat {
 impl From<SignFormat> for SeedFormat {
     fn from(format: SignFormat) -> Self {
         Self::SignBlueprint(format)
+    }
+}
+
+impl From<TernaryFormat> for SeedFormat {
+    fn from(format: TernaryFormat) -> Self {
+        Self::Ternary(format)
     }
 }
 
@@ -386,6 +441,36 @@ impl FormatId {
             .find(|id| id.container() == container)
     }
 
+    /// i32 words per seed in the device `bits` tensor (see [`Format::BIT_WORDS`]).
+    pub fn bit_words(self) -> usize {
+        each_format_id!(self, F => F::BIT_WORDS)
+    }
+
+    /// See [`Format::to_packed`].
+    pub fn to_packed(
+        self,
+        seed: usize,
+        coords: [f32; 2],
+        bits: &[i64],
+    ) -> Result<Packed128, KernelError> {
+        each_format_id!(self, F => F::to_packed(seed, coords, bits))
+    }
+
+    /// See [`Format::from_packed`].
+    pub fn from_packed(
+        self,
+        seed: &Packed128,
+        coords: &mut Vec<f32>,
+        bits: &mut Vec<i32>,
+    ) -> Result<(), KernelError> {
+        each_format_id!(self, F => F::from_packed(seed, coords, bits))
+    }
+
+    /// See [`Format::validate_packed`].
+    pub fn validate_packed(self, seed: &Packed128) -> Result<(), KernelError> {
+        each_format_id!(self, F => F::validate_packed(seed))
+    }
+
     /// Runs the format's bit-training rule (see [`Format::step_bits`]).
     pub(crate) fn step_bits<B: Backend>(
         self,
@@ -407,6 +492,11 @@ impl SeedFormat {
     /// See [`Format::validate`].
     pub fn validate(&self, layout: &BlockLayout) -> Result<(), RbeError> {
         each_format!(self, f => f.validate(layout))
+    }
+
+    /// i32 words per seed in the device `bits` tensor (see [`Format::BIT_WORDS`]).
+    pub fn bit_words(&self) -> usize {
+        self.id().bit_words()
     }
 
     /// See [`Format::signal_width`].

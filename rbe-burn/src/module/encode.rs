@@ -40,7 +40,9 @@ impl<B: Backend> RbeLinear<B> {
     /// The seeds are the format's fit. Paper format (docs/math.md §7): the CORDIC bits come
     /// from `config.initializer`; `r` and `theta` are fitted per block and kept inside the
     /// radius range. Sign blueprint (§9): per block `mu` is the mean, `alpha` the mean
-    /// absolute deviation from it and each bit the sign of `w - mu`. The residual, if any, is
+    /// absolute deviation from it and each bit the sign of `w - mu`. Ternary (§10): the exact
+    /// least-squares levels and scale per block, the scale rounded to f16 and the levels
+    /// re-chosen for it. The residual, if any, is
     /// the best rank-`k` approximation of `W - W_rbe` (`U = U_k Sigma_k`, `V = V_k^T`).
     pub fn from_linear(
         linear: &Linear<B>,

@@ -20,11 +20,12 @@ use crate::training::TransitionProbe;
 /// | field | tensor | role |
 /// |---|---|---|
 /// | `coords` | float `[n_blocks, 2]`, the two floats of each seed | trained by any Burn optimizer |
-/// | `bits` | int `[n_blocks, 2]`, `hi` as two i32 bit patterns | moved by the format's bit rule |
+/// | `bits` | int `[n_blocks, format.bit_words()]`, i32 bit patterns | moved by the format's bit rule |
 ///
 /// What the floats and bits mean is the layer's [`SeedFormat`]: `(r, theta)` and CORDIC
-/// directions in the paper's format, `(alpha, mu)` and one sign per cell in the sign
-/// blueprint. Both are saved bit for bit by every Burn recorder, at any precision setting:
+/// directions (`hi` as two i32 halves) in the paper's format, `(alpha, mu)` and one sign
+/// per cell in the sign blueprint, `(alpha, 0)` and four words of 2-bit levels in the
+/// ternary format. Both are saved bit for bit by every Burn recorder, at any precision setting:
 /// the record stores the seeds as [`Packed128`]s (see [`RbeSeedsRecord`]), together with the
 /// [`RbeLayerHeader`] of the layer they belong to.
 ///
@@ -73,7 +74,7 @@ impl<B: Backend> RbeSeeds<B> {
         for seed in seeds {
             format.check_seed(seed)?;
         }
-        let (coords, bits) = RbeSeedsRecord::<B>::upload(seeds, device);
+        let (coords, bits) = RbeSeedsRecord::<B>::upload(seeds, format.id(), device);
         let (probe, latent) = Self::channel(&format, &coords, &bits, B::ad_enabled(device));
         Ok(Self {
             coords: trainable_param(ParamId::new(), coords),
@@ -184,11 +185,13 @@ impl<B: Backend> RbeSeeds<B> {
         self.header
     }
 
-    /// Downloads the seeds. Fails if training drove a float to NaN or infinity.
+    /// Downloads the seeds, packed as the format stores them. Fails if training drove a
+    /// float to NaN or infinity, or the seeds are otherwise not storable in their format.
     pub fn to_packed(&self) -> Result<Vec<Packed128>, RbeError> {
-        let seeds = RbeSeedsRecord::<B>::packed(self.coords.val(), self.bits.val());
+        let format = self.format.id();
+        let seeds = RbeSeedsRecord::<B>::packed(self.coords.val(), self.bits.val(), format)?;
         for seed in &seeds {
-            seed.validate()?;
+            format.validate_packed(seed)?;
         }
         Ok(seeds)
     }
@@ -208,7 +211,9 @@ impl<B: Backend> RbeSeeds<B> {
         self.coords.val()
     }
 
-    /// `hi` per seed as two i32 bit patterns, `[n_blocks, 2]`.
+    /// The discrete part of each seed in the format's device layout,
+    /// `[n_blocks, format.bit_words()]` (the paper's and the sign blueprint's: `hi` as two
+    /// i32 bit patterns).
     pub fn bits(&self) -> Tensor<B, 2, Int> {
         self.bits.val()
     }
@@ -242,6 +247,39 @@ impl<B: Backend> RbeSeeds<B> {
         } else {
             constrained
         }
+    }
+}
+
+impl<B: Backend> RbeSeeds<B> {
+    /// Loaded seeds in this layer's device layout. A record is uploaded in its header's
+    /// format, or the paper's without a header; seeds built on their own in another format
+    /// are converted here through their 16-byte form, which the paper's layout holds bit
+    /// for bit (a no-op in effect for the sign blueprint, which shares that layout).
+    fn repack(
+        format: crate::formats::FormatId,
+        coords: Param<Tensor<B, 2>>,
+        bits: Param<Tensor<B, 2, Int>>,
+        stored: crate::formats::FormatId,
+    ) -> (Param<Tensor<B, 2>>, Param<Tensor<B, 2, Int>>) {
+        if stored == format {
+            return (coords, bits);
+        }
+        let device = coords.val().device();
+        let seeds =
+            RbeSeedsRecord::<B>::packed(coords.val(), bits.val(), stored).unwrap_or_default();
+        let (new_coords, new_bits) = RbeSeedsRecord::<B>::upload(&seeds, format, &device);
+        let (coords_id, old, coords_mapper) = coords.consume();
+        let require_grad = old.is_require_grad();
+        let new_coords = if require_grad {
+            new_coords.require_grad()
+        } else {
+            new_coords
+        };
+        let (bits_id, _, bits_mapper) = bits.consume();
+        (
+            Param::from_mapped_value(coords_id, new_coords, coords_mapper),
+            Param::from_mapped_value(bits_id, new_bits, bits_mapper),
+        )
     }
 }
 
@@ -354,8 +392,10 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
             });
             return self;
         }
+        let stored = record.format;
         let coords = self.coords.load_record(record.coords);
         let bits = self.bits.load_record(record.bits);
+        let (coords, bits) = Self::repack(self.format.id(), coords, bits, stored);
         // A latent from before the load would overwrite the loaded bits at the next update.
         let latent = Self::fresh_latent(
             &self.format,
@@ -377,6 +417,7 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
             coords: self.coords.into_record(),
             bits: self.bits.into_record(),
             header: self.header,
+            format: self.format.id(),
         }
     }
 

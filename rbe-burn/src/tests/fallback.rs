@@ -40,7 +40,8 @@ fn tensor_op_bodies_match_the_native_path() {
     let mut rng = StdRng::seed_from_u64(31);
     for (layout, batch) in verification_cases(&mut rng, 30) {
         let packed = random_seeds(&mut rng, layout.num_blocks());
-        let (seed_coords, seed_bits) = RbeSeedsRecord::<Flex>::upload(&packed, &device);
+        let (seed_coords, seed_bits) =
+            RbeSeedsRecord::<Flex>::upload(&packed, FormatId::Paper, &device);
         let spec = paper_spec(layout, RbeKernel::ClosedForm, Some(0.1));
         // Values on a 1/8 grid: the transition counts must agree exactly.
         let mut grid = |n: usize| rbe_kernels::testing::grid_values(&mut rng, n).1;

@@ -88,6 +88,7 @@ mod op;
 mod record;
 mod sign;
 mod step;
+mod ternary;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -143,7 +144,7 @@ pub fn seed_tensors<B: Backend>(
     seeds: &[Packed128],
     device: &B::Device,
 ) -> (Tensor<B, 2>, Tensor<B, 2, Int>) {
-    let (coords, bits) = crate::RbeSeedsRecord::<B>::upload(seeds, device);
+    let (coords, bits) = crate::RbeSeedsRecord::<B>::upload(seeds, crate::FormatId::Paper, device);
     (coords.require_grad(), bits)
 }
 

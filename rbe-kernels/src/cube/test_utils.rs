@@ -50,12 +50,23 @@ impl TestEnv {
     /// `(coords [n, 2], bits [n, 2])` as the layers store them, from the `coords` and `bits`
     /// of [`crate::testing::PaperSeeds`] or [`crate::testing::SignSeeds`].
     pub fn seeds(&self, coords: &[f32], bits: &[i32]) -> (TensorHandle<R>, TensorHandle<R>) {
-        let n = bits.len() / 2;
+        self.seeds_of_width(coords, bits, 2)
+    }
+
+    /// As [`TestEnv::seeds`] for a format whose bits are `words` i32 per seed (the ternary
+    /// seed's 4 words of [`crate::testing::TernarySeeds`]).
+    pub fn seeds_of_width(
+        &self,
+        coords: &[f32],
+        bits: &[i32],
+        words: usize,
+    ) -> (TensorHandle<R>, TensorHandle<R>) {
+        let n = bits.len() / words;
         let coords: Vec<f64> = coords.iter().map(|&v| f64::from(v)).collect();
         let handle = self.client.create_from_slice(i32::as_bytes(bits));
         (
             self.floats(&coords, &[n, 2]),
-            TensorHandle::new_contiguous(vec![n, 2], handle, self.dtypes.int),
+            TensorHandle::new_contiguous(vec![n, words], handle, self.dtypes.int),
         )
     }
 

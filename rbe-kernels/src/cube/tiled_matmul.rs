@@ -38,8 +38,9 @@ pub(crate) trait WeightSource: 'static + Send + Sync {
     /// `W` at cell `(i, j)` of the `br x bc` block of seed `s`.
     ///
     /// # Shapes
-    /// - `coords`: `[n_blocks, 2]`, the two floats of each seed; `bits`: `[n_blocks, 2]`,
-    ///   `(hi[63:32], hi[31:0])` as i32 bit patterns (possibly widened)
+    /// - `coords`: `[n_blocks, 2]`, the two floats of each seed; `bits`: `[n_blocks, words]`
+    ///   in the format's device layout, i32 bit patterns (possibly widened): for the paper
+    ///   and sign seeds `(hi[63:32], hi[31:0])`
     #[allow(clippy::too_many_arguments)]
     fn weight<F: Float, I: Int>(
         coords: &Tensor<F>,
@@ -136,7 +137,7 @@ fn tiled_matmul_kernel<F: Float, I: Int, S: WeightSource>(
 ///
 /// # Shapes
 /// - `a`: `[batch, layout.cols]`, or `[batch, layout.rows]` with `transpose`;
-///   `coords`, `bits`: `[n_blocks, 2]`
+///   `coords`: `[n_blocks, 2]`; `bits`: `[n_blocks, words]`, `words` the format's
 /// - returns `[batch, layout.rows]`, or `[batch, layout.cols]` with `transpose`
 ///
 /// # Panics
@@ -152,6 +153,9 @@ pub(crate) fn tiled_matmul<R: Runtime, S: WeightSource>(
     transpose: bool,
     config: S::Config,
 ) -> TensorHandle<R> {
+    // The bits' width is the format's (2 words for the paper and sign seeds, 4 for the
+    // ternary seed's 2-bit codes); the weight source indexes them itself.
+    let bit_words = bits.shape().get(1).copied().unwrap_or(0);
     let batch = a.shape()[0];
     let n = layout.num_blocks();
     let [rows, cols, br, bc, nj] = dims(layout);
@@ -171,7 +175,7 @@ pub(crate) fn tiled_matmul<R: Runtime, S: WeightSource>(
         CubeDim::new_2d(TILE, TILE),
         arg(a, &[batch, reduced]),
         arg(coords, &[n, 2]),
-        arg(bits, &[n, 2]),
+        arg(bits, &[n, bit_words]),
         arg(&out, &[batch, outputs]),
         to_u32("batch", batch),
         rows,

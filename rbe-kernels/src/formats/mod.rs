@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | the paper's CORDIC seed | [`paper`] | `A(r) cos(psi(i, j) + theta + c(bits))` (docs/math.md §1–§7) |
 //! | the sign blueprint | [`sign`] | `mu + alpha (2 bit_ij - 1)` (docs/math.md §9) |
+//! | the ternary seed | [`ternary`] | `alpha t_ij`, `t_ij ∈ {-1, 0, 1}` (docs/math.md §10) |
 
 pub mod paper;
 pub mod sign;
+pub mod ternary;

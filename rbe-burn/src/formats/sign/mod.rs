@@ -6,10 +6,10 @@
 //! - `cells`: the bits as per-cell tensors (latent weights for straight-through training);
 //! - `ops`: the layer in tensor ops; `init`: fresh seeds; [`BitFlips`]: the Bop rule's state.
 
-mod cells;
+pub(super) mod cells;
 mod flips;
 mod init;
-mod ops;
+pub(super) mod ops;
 
 use burn::module::ParamId;
 use burn::tensor::backend::Backend;

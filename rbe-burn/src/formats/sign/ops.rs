@@ -13,7 +13,10 @@ use crate::formats::Wanted;
 use crate::primitive::{float, prim};
 
 /// Cell values `[n_blocks, 64]` laid out as the `[rows, cols]` matrix.
-fn cells_to_matrix<B: Backend>(cells: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 2> {
+pub(crate) fn cells_to_matrix<B: Backend>(
+    cells: Tensor<B, 2>,
+    layout: &BlockLayout,
+) -> Tensor<B, 2> {
     let (br, bc) = (layout.block_rows, layout.block_cols);
     let (rb, cb) = (layout.row_blocks(), layout.col_blocks());
     let n = cells.dims()[0];
@@ -26,7 +29,7 @@ fn cells_to_matrix<B: Backend>(cells: Tensor<B, 2>, layout: &BlockLayout) -> Ten
 }
 
 /// Inverse of [`cells_to_matrix`]: cells outside the matrix and bits beyond the block are 0.
-fn matrix_to_cells<B: Backend>(m: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 2> {
+pub(crate) fn matrix_to_cells<B: Backend>(m: Tensor<B, 2>, layout: &BlockLayout) -> Tensor<B, 2> {
     let (br, bc) = (layout.block_rows, layout.block_cols);
     let (rb, cb) = (layout.row_blocks(), layout.col_blocks());
     let device = m.device();

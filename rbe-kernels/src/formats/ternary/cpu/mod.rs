@@ -1,0 +1,16 @@
+//! The ternary format's native CPU kernels (feature `cpu`, docs/math.md §10): the seeds
+//! are decoded once into a dense f32 `W` (and its levels), kept in the layer's
+//! [`DecodeCache`](crate::DecodeCache), and every product runs on the shared `gemm`
+//! helpers ([`crate::cpu`]).
+//!
+//! Seeds come as Burn stores them: `coords` `[n_blocks, 2]` = `(alpha, 0)` and `bits`
+//! `[n_blocks, 4]`, 2-bit codes, cell `k` at bits `2 (k % 16)` of word `k / 16`.
+
+mod backward;
+mod forward;
+
+pub use backward::backward;
+pub use forward::{Decoded, decode, forward};
+
+#[cfg(test)]
+mod tests;
