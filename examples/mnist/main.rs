@@ -38,6 +38,7 @@ use rbe_examples::mnist::training::TrainingConfig;
 enum Format {
     Paper,
     Sign,
+    Ternary,
 }
 
 /// `--bit-training`.
@@ -72,8 +73,9 @@ struct Cli {
     /// Turn the paper's state transitions off (sign format: freeze the bits).
     #[arg(long)]
     no_transitions: bool,
-    /// What the RBE seeds' 128 bits mean: `paper` (two reals per block, the default) or
-    /// `sign` (one bit per cell of blocks of at most 64 cells, plus a scale and an offset).
+    /// What the RBE seeds' 128 bits mean: `paper` (two reals per block, the default),
+    /// `sign` (one bit per cell of blocks of at most 64 cells, plus a scale and an offset)
+    /// or `ternary` (a level in {-1, 0, +1} per cell of such blocks, plus an f16 scale).
     #[arg(long, value_enum, default_value_t = Format::Paper)]
     format: Format,
     /// How `--format sign` bits learn: `ste` (straight-through latent weights) or `flip`
@@ -145,6 +147,7 @@ impl Cli {
             .with_format(match self.format {
                 Format::Paper => RbeFormat::Paper,
                 Format::Sign => RbeFormat::SignBlueprint,
+                Format::Ternary => RbeFormat::Ternary,
             })
             .with_bit_training(match self.bit_training {
                 Bits::Ste => BitTraining::StraightThrough,

@@ -214,6 +214,8 @@ pub enum Format {
     Paper,
     /// The sign blueprint: one sign bit per weight, `(alpha, mu)` per block.
     Sign,
+    /// Ternary: a level in {-1, 0, +1} per weight, an f16 scale per block.
+    Ternary,
 }
 
 /// The `--bit-training` values.
@@ -264,7 +266,7 @@ impl Args {
     pub fn block_size(&self) -> usize {
         self.block_size.unwrap_or(match self.format {
             Format::Paper => 32,
-            Format::Sign => 8,
+            Format::Sign | Format::Ternary => 8,
         })
     }
 

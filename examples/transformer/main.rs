@@ -134,14 +134,21 @@ fn projection_kind(args: &Args) -> ProjectionKind {
             block_size: args.block_size(),
             bit_training: args.bit_training.into(),
         },
+        (false, Format::Ternary) => ProjectionKind::Ternary {
+            block_size: args.block_size(),
+            bit_training: args.bit_training.into(),
+        },
     }
 }
 
 fn model_config(args: &Args, corpus: &Corpus, projections: ProjectionKind) -> GptConfig {
     let head = match (&projections, args.compress_head) {
-        (ProjectionKind::Rbe { .. } | ProjectionKind::SignBlueprint { .. }, true) => {
-            projections.clone()
-        }
+        (
+            ProjectionKind::Rbe { .. }
+            | ProjectionKind::SignBlueprint { .. }
+            | ProjectionKind::Ternary { .. },
+            true,
+        ) => projections.clone(),
         _ => ProjectionKind::Dense,
     };
     GptConfig::new(
@@ -310,6 +317,13 @@ fn default_save_path(projections: &ProjectionKind) -> PathBuf {
             bit_training,
         } => format!(
             "sign-b{block_size}-{}",
+            report::bit_training_name(bit_training)
+        ),
+        ProjectionKind::Ternary {
+            block_size,
+            bit_training,
+        } => format!(
+            "ternary-b{block_size}-{}",
             report::bit_training_name(bit_training)
         ),
     };

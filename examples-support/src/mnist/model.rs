@@ -7,7 +7,7 @@ use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use rbe_burn::RbeAutodiffBackend;
 use rbe_burn::{
     BitTraining, Compressor, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SeedFormat,
-    SignFormat,
+    SignFormat, TernaryFormat,
 };
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +84,8 @@ pub enum RbeFormat {
     Paper,
     /// The sign blueprint.
     SignBlueprint,
+    /// Ternary levels with an f16 scale per block.
+    Ternary,
 }
 
 impl RbeFormat {
@@ -92,6 +94,7 @@ impl RbeFormat {
         match self {
             Self::Paper => "paper",
             Self::SignBlueprint => "sign",
+            Self::Ternary => "ternary",
         }
     }
 }
@@ -151,18 +154,23 @@ impl ModelConfig {
         })
     }
 
+    /// How a bit format's bits train; `bits_learn` off freezes them.
+    fn bits(&self, bits_learn: bool) -> BitTraining {
+        if bits_learn {
+            self.bit_training
+        } else {
+            BitTraining::Frozen
+        }
+    }
+
     /// The layers' seed format with its settings; `bits_learn` off freezes the bits.
     fn seed_format(&self, bits_learn: bool) -> SeedFormat {
         match self.format {
             RbeFormat::Paper => PaperFormat::new()
                 .with_transitions_enabled(bits_learn)
                 .into(),
-            RbeFormat::SignBlueprint => SignFormat::new(if bits_learn {
-                self.bit_training
-            } else {
-                BitTraining::Frozen
-            })
-            .into(),
+            RbeFormat::SignBlueprint => SignFormat::new(self.bits(bits_learn)).into(),
+            RbeFormat::Ternary => TernaryFormat::new(self.bits(bits_learn)).into(),
         }
     }
 

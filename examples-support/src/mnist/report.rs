@@ -168,13 +168,13 @@ impl RunReport {
             dense_head: model.dense_head && !is(ModelKind::Dense),
             transitions: is(ModelKind::Rbe).then_some(model.transitions),
             format: is(ModelKind::Rbe).then(|| model.format.name().to_string()),
-            bit_training: (is(ModelKind::Rbe) && model.format == RbeFormat::SignBlueprint).then(
-                || match model.bit_training {
+            bit_training: (is(ModelKind::Rbe) && model.format != RbeFormat::Paper).then(|| {
+                match model.bit_training {
                     BitTraining::StraightThrough => "ste".to_string(),
                     BitTraining::Flip => "flip".to_string(),
                     BitTraining::Frozen => "frozen".to_string(),
-                },
-            ),
+                }
+            }),
             peak_rss_mib: peak_rss_mib(),
             freeze_hidden: model.freeze_hidden,
             epochs: config.epochs,

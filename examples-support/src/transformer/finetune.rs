@@ -59,6 +59,9 @@ impl CompressMethod {
             Self::Rbe(ProjectionKind::SignBlueprint { block_size, .. }) => {
                 format!("sign-b{block_size}")
             }
+            Self::Rbe(ProjectionKind::Ternary { block_size, .. }) => {
+                format!("ternary-b{block_size}")
+            }
             Self::Rbe(ProjectionKind::Dense) => "dense".into(),
             Self::LowRank { rank } => format!("lowrank-k{rank}"),
             Self::BurnQuant(_) => self.family().into(),
@@ -70,6 +73,7 @@ impl CompressMethod {
         match self {
             Self::Rbe(ProjectionKind::Rbe { .. }) => "rbe",
             Self::Rbe(ProjectionKind::SignBlueprint { .. }) => "sign",
+            Self::Rbe(ProjectionKind::Ternary { .. }) => "ternary",
             Self::Rbe(ProjectionKind::Dense) => "dense",
             Self::LowRank { .. } => "lowrank",
             Self::BurnQuant(QuantGrid::Q4f | QuantGrid::Q4s) => "burn-q4",

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use rbe_burn::{
     BitTraining, Compressor, PaperFormat, RbeBackend, RbeError, RbeLinearConfig, SignFormat,
+    TernaryFormat,
 };
 use std::fmt;
 
@@ -39,6 +40,14 @@ pub enum ProjectionKind {
         /// Side of the square block; at most 8, so that a block fits in the 64 bits.
         block_size: usize,
         /// How the bits learn: straight-through latents or Bop-style flips.
+        bit_training: BitTraining,
+    },
+    /// An `RbeLinear` in the ternary format (docs/math.md §10): a level in {-1, 0, +1} per
+    /// cell of square blocks of at most 64 cells and an f16 scale, `w = alpha * t`.
+    Ternary {
+        /// Side of the square block; at most 8.
+        block_size: usize,
+        /// How the levels learn: straight-through latents, or frozen.
         bit_training: BitTraining,
     },
 }
@@ -71,6 +80,14 @@ impl ProjectionKind {
                 RbeLinearConfig::new(d_input, d_output)
                     .with_block_size(block_size)
                     .with_format(SignFormat::new(bit_training).into()),
+            ),
+            Self::Ternary {
+                block_size,
+                bit_training,
+            } => Some(
+                RbeLinearConfig::new(d_input, d_output)
+                    .with_block_size(block_size)
+                    .with_format(TernaryFormat::new(bit_training).into()),
             ),
         }
     }

@@ -87,6 +87,7 @@ impl RunSummary {
             ProjectionKind::Dense => "dense",
             ProjectionKind::Rbe { .. } => "rbe",
             ProjectionKind::SignBlueprint { .. } => "sign",
+            ProjectionKind::Ternary { .. } => "ternary",
         }
     }
 
@@ -118,6 +119,14 @@ impl RunSummary {
                 bit_training_name(bit_training),
                 if self.compressed_head { " +head" } else { "" }
             ),
+            ProjectionKind::Ternary {
+                block_size,
+                bit_training,
+            } => format!(
+                "ternary {block_size}x{block_size} {}{}",
+                bit_training_name(bit_training),
+                if self.compressed_head { " +head" } else { "" }
+            ),
         }
     }
 
@@ -144,6 +153,10 @@ impl RunSummary {
                 ..
             } => (Some(block_size), Some(residual_rank), None),
             ProjectionKind::SignBlueprint {
+                block_size,
+                bit_training,
+            }
+            | ProjectionKind::Ternary {
                 block_size,
                 bit_training,
             } => (
