@@ -6,11 +6,9 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use rbe_burn::{RbeBackend, RbeLinear};
 
+pub use crate::bytes::{FLOAT_BYTES, ParamBytes};
 use crate::low_rank::LowRankLinear;
 use crate::quantized_linear::QuantizedLinear;
-
-/// Bytes per stored float: every recorder the examples use keeps full precision.
-pub const FLOAT_BYTES: usize = 4;
 
 /// A linear map `[..., d_input] -> [..., d_output]`.
 // A model holds a handful of these and never moves them in hot loops, so the variants' size
@@ -27,34 +25,6 @@ pub enum Layer<B: Backend> {
     /// A weight Burn has quantized block-wise; evaluation only, since Burn records its
     /// quantized tensor as empty.
     Quantized(QuantizedLinear<B>),
-}
-
-/// Stored bytes, split into what stands for the weight and the biases.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ParamBytes {
-    /// Everything that stands for `W`: dense weights, RBE seeds and residual, `U`, `V`, or
-    /// quantized values and their scales.
-    pub weight: usize,
-    /// Biases.
-    pub bias: usize,
-}
-
-impl ParamBytes {
-    /// Weights and biases.
-    pub fn total(&self) -> usize {
-        self.weight + self.bias
-    }
-}
-
-impl std::ops::Add for ParamBytes {
-    type Output = Self;
-
-    fn add(self, other: Self) -> Self {
-        Self {
-            weight: self.weight + other.weight,
-            bias: self.bias + other.bias,
-        }
-    }
 }
 
 impl<B: Backend> Layer<B> {

@@ -6,7 +6,7 @@
 //!
 //! - [`backend`]: the `--backend` choice and the dispatch of a job generic over the backend.
 //! - [`layer`]: one fully connected layer, dense, RBE, low-rank ([`low_rank`]) or
-//!   Burn-quantized ([`quantized_linear`]).
+//!   Burn-quantized ([`quantized_linear`]), and its stored bytes ([`bytes`]).
 //! - [`bench_schema`]: the format of the bench result files, written by `benches/` and read
 //!   by the `bench_report` example.
 //! - [`saved_pair`]: a model file and its JSON metadata, written and read as one unit.
@@ -19,6 +19,7 @@
 
 pub mod backend;
 pub mod bench_schema;
+pub mod bytes;
 pub mod hyperbolic;
 pub mod layer;
 pub mod low_rank;

@@ -30,7 +30,7 @@ use burn::tensor::quantization::{
     Calibration, QTensorPrimitive, QuantLevel, QuantParam, QuantScheme, QuantValue,
 };
 
-use crate::layer::{FLOAT_BYTES, ParamBytes};
+use crate::bytes::{FLOAT_BYTES, ParamBytes};
 
 /// Bytes of one stored scale: the schemes here keep them as f32 ([`QuantParam::F32`]).
 pub const SCALE_BYTES: usize = 4;

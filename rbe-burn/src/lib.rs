@@ -26,6 +26,7 @@ mod primitive;
 mod record;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod trainable;
 mod training;
 
 pub use backend::{RbeAutodiffBackend, RbeBackend, RbeGrads, RbeSpec};
@@ -36,11 +37,12 @@ pub use formats::{
 };
 pub use module::{
     BlockShape, CompressionReport, Compressor, EncodeReport, LayerEncode, LowRankResidual,
-    RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES, StorageReport, trainable_param,
+    RbeLinear, RbeLinearConfig, RbeSeeds, SEED_BYTES, StorageReport,
 };
 pub use rbe_kernels::formats::sign::BopConfig;
 pub use rbe_kernels::{BlockLayout, DecodeCache, Grads, Packed128};
 pub use record::{RbeLayerHeader, RbeRecorder, RbeSeedsItem, RbeSeedsRecord, load_checked};
+pub use trainable::trainable_param;
 pub use training::{
     RbeOptimizer, apply_state_transitions, apply_state_transitions_multi,
     apply_state_transitions_multi_with, apply_state_transitions_with, check_finite,

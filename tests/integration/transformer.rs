@@ -21,7 +21,8 @@ use rbe_examples::quantized_linear::QuantGrid;
 use rbe_examples::saved_pair;
 use rbe_examples::transformer::checkpoint::{self, CheckpointError, CheckpointMeta};
 use rbe_examples::transformer::data::{self, Corpus};
-use rbe_examples::transformer::finetune::{self, CompressMethod, FinetuneConfig, FinetuneError};
+use rbe_examples::transformer::finetune::{self, FinetuneConfig, FinetuneError};
+use rbe_examples::transformer::method::CompressMethod;
 use rbe_examples::transformer::model::{Gpt, GptConfig, ProjectionKind};
 use rbe_examples::transformer::training::{
     Distillation, TrainError, TrainingConfig, evaluate, train,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use rbe_burn::BitTraining;
 
-use super::finetune::{CompressMethod, EncodeErrors};
+use super::method::{CompressMethod, EncodeErrors};
 use super::model::{ModelBytes, ProjectionKind};
 use super::training::Distillation;
 

@@ -5,9 +5,10 @@ use burn::module::{Initializer, Param};
 use burn::tensor::backend::Backend;
 use rbe_kernels::{BlockLayout, Packed128};
 
-use super::{LowRankResidual, RbeLinear, RbeSeeds, trainable_param};
+use super::{LowRankResidual, RbeLinear, RbeSeeds};
 use crate::RbeError;
 use crate::formats::{RbeInitializer, SeedFormat};
+use crate::trainable_param;
 
 /// The shape of the blocks one seed generates: `rows x cols` cells of the
 /// `[d_output, d_input]` weight.

@@ -8,10 +8,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use nalgebra::DMatrix;
 
-use super::{
-    LowRankResidual, RbeLinear, RbeLinearConfig, RbeSeeds, StorageReport, trainable_param,
-};
+use super::{LowRankResidual, RbeLinear, RbeLinearConfig, RbeSeeds, StorageReport};
 use crate::RbeError;
+use crate::trainable_param;
 
 /// How well [`RbeLinear::from_linear`] reproduced the dense layer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

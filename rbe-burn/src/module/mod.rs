@@ -9,7 +9,6 @@ mod linear;
 mod residual;
 mod seeds;
 mod storage;
-mod trainable;
 
 pub use compress::{CompressionReport, Compressor, LayerEncode};
 pub use config::{BlockShape, RbeLinearConfig};
@@ -18,4 +17,3 @@ pub use linear::RbeLinear;
 pub use residual::LowRankResidual;
 pub use seeds::RbeSeeds;
 pub use storage::{SEED_BYTES, StorageReport};
-pub use trainable::trainable_param;

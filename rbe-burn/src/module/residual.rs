@@ -2,7 +2,7 @@
 
 use burn::module::{Initializer, Module, Param, ParamId};
 
-use super::trainable_param;
+use crate::trainable_param;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 

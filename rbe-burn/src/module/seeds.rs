@@ -8,11 +8,11 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use rbe_kernels::{BlockLayout, DecodeCache, Packed128};
 
-use super::trainable_param;
 use crate::RbeError;
 use crate::backend::RbeSpec;
 use crate::formats::SeedFormat;
 use crate::record::{RbeLayerHeader, RbeSeedsRecord, report_mismatch};
+use crate::trainable_param;
 use crate::training::TransitionProbe;
 
 /// The seeds of one RBE layer, one per block.
