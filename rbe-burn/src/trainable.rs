@@ -16,13 +16,13 @@ use burn::tensor::backend::Backend;
 ///
 /// ```
 /// use burn::backend::{Autodiff, Flex};
-/// use burn::module::{AutodiffModule, ParamId};
+/// use burn::module::{AutodiffModule, Param, ParamId};
 /// use burn::prelude::*;
 /// use rbe_burn::trainable_param;
 ///
 /// let device = Default::default();
 /// let inner = trainable_param(ParamId::new(), Tensor::<Flex, 1>::ones([3], &device));
-/// let tracked = <_ as AutodiffModule<Autodiff<Flex>>>::from_inner(inner);
+/// let tracked: Param<Tensor<Autodiff<Flex>, 1>> = Param::from_inner(inner);
 /// assert!(tracked.val().is_require_grad());
 /// ```
 pub fn trainable_param<B: Backend, const D: usize>(

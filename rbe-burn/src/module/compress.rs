@@ -22,13 +22,18 @@ use crate::formats::{RbeInitializer, SeedFormat};
 /// ```
 /// use burn::backend::Flex;
 /// use burn::nn::LinearConfig;
-/// use rbe_burn::{Compressor, RbeLinearConfig};
+/// use rbe_burn::{Compressor, PaperFormat, RbeLinearConfig};
 ///
 /// let device = Default::default();
 /// let hidden = LinearConfig::new(64, 32).init::<Flex>(&device);
 /// let head = LinearConfig::new(32, 10).init::<Flex>(&device);
 ///
-/// let mut compressor = Compressor::new(&RbeLinearConfig::new(0, 0).with_block_size(8));
+/// // The paper format's floor on `r` is for training from scratch; trained weights are
+/// // smaller (`PaperFormat::for_trained_weights`).
+/// let template = RbeLinearConfig::new(0, 0)
+///     .with_block_size(8)
+///     .with_format(PaperFormat::new().for_trained_weights().into());
+/// let mut compressor = Compressor::new(&template);
 /// let hidden = compressor.linear("hidden", &hidden).unwrap();
 /// let head = compressor.linear("head", &head).unwrap();
 /// let report = compressor.into_report();
