@@ -44,6 +44,25 @@ fn scale(model: Model, q: f64) -> f64 {
     }
 }
 
+/// The same colour for a family in every panel.
+fn color_of(family: &str) -> RGBColor {
+    const ORDER: [&str; 8] = [
+        "ternary",
+        "sign blueprint",
+        "paper, residual rank 0",
+        "paper, residual rank 8",
+        "low rank",
+        "Burn PTQ (block 32)",
+        "paper, residual rank 4",
+        "paper, residual rank 16",
+    ];
+    let i = ORDER
+        .iter()
+        .position(|f| *f == family)
+        .unwrap_or(ORDER.len() - 1);
+    COLORS[i % COLORS.len()]
+}
+
 fn draw_panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     points: &[Point],
@@ -99,8 +118,12 @@ fn draw_panel(
         .x_desc("bytes of the compressed layers' weights (log)")
         .y_desc(model.metric())
         .x_label_formatter(&|x| {
-            if *x >= 1e6 {
-                format!("{:.1} MB", x / 1e6)
+            // Only the 1-2-5 ticks: plotters puts a label on every minor step of a log axis.
+            let mantissa = x / 10f64.powf(x.log10().floor());
+            if ![1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6) {
+                String::new()
+            } else if *x >= 1e6 {
+                format!("{:.0} MB", x / 1e6)
             } else {
                 format!("{:.0} kB", x / 1e3)
             }
@@ -123,8 +146,8 @@ fn draw_panel(
         f.dedup();
         f
     };
-    for (i, family) in families.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+    for family in &families {
+        let color = color_of(family);
         if let Some(points) = tuned.get(*family) {
             chart
                 .draw_series(LineSeries::new(
