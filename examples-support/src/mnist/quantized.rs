@@ -1,8 +1,8 @@
 //! Burn's own post-training quantization of a trained dense classifier: the baseline a
 //! compressed model has to beat at the same bytes.
 //!
-//! Each weight matrix is quantized block-wise with Burn's [`Quantizer`] (min-max
-//! calibration, symmetric scale per block, the grid of a [`QuantValue`], scales stored as
+//! Each weight matrix is quantized block-wise with Burn's [`Quantizer`](burn::module::Quantizer) (min-max
+//! calibration, symmetric scale per block, the grid of a [`QuantValue`](burn::tensor::quantization::QuantValue), scales stored as
 //! f32); biases stay f32. [`QuantizedLinear::forward`] does what Burn 0.21's `Linear` does
 //! with a quantized weight: dequantize it on the device (the backend's own kernel), then
 //! the float matmul. It dequantizes in the orientation the weight was quantized in, which
@@ -17,10 +17,8 @@
 use std::path::PathBuf;
 
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::module::{ModuleMapper, Param, Quantizer};
-use burn::nn::{Linear, Relu};
+use burn::nn::Relu;
 use burn::prelude::*;
-use burn::tensor::quantization::Calibration;
 use rbe_burn::RbeBackend;
 
 use super::data::{DataDir, Mnist, MnistBatcher, MnistSlice};
@@ -122,8 +120,7 @@ fn quantize_layer<B: Backend>(
     let Layer::Dense(linear) = layer else {
         return Err(QuantError::NotDense { layer: name, kind });
     };
-    let Linear { weight, bias } = linear;
-    let [d_input, d_output] = weight.shape().dims();
+    let [d_input, d_output] = linear.weight.shape().dims();
     let axis = quant
         .block_axis(d_input, d_output)
         .ok_or(QuantError::Shape {
@@ -131,28 +128,14 @@ fn quantize_layer<B: Backend>(
             dims: [d_input, d_output],
             multiple: quant.axis_multiple(),
         })?;
-    let weight: Param<Tensor<B, 2>> = match axis {
-        BlockAxis::Output => weight,
-        // Burn blocks the last axis of the tensor as laid out in memory: hand it `Wᵀ`
-        // materialised row-major, not a strided view of `W`.
-        BlockAxis::Input => weight.map(|w| {
-            let device = w.device();
-            Tensor::from_data(w.transpose().into_data(), &device)
-        }),
-    };
-    let mut quantizer = Quantizer {
-        calibration: Calibration::MinMax,
-        scheme: quant.scheme::<B>(),
-    };
-    let weight = ModuleMapper::<B>::map_float(&mut quantizer, weight).into_value();
-    let bias = bias.map(Param::into_value);
     let bytes = ParamBytes {
         weight: quant.weight_bytes(d_input * d_output),
-        bias: bias
+        bias: linear
+            .bias
             .as_ref()
             .map_or(0, |b| FLOAT_BYTES * b.shape().num_elements()),
     };
-    Ok((QuantizedLinear { weight, axis, bias }, bytes))
+    Ok((QuantizedLinear::quantize(linear, quant, axis), bytes))
 }
 
 /// One scheme's result on the test images.
@@ -257,6 +240,7 @@ impl BackendJob for QuantEvalJob {
 
 #[cfg(test)]
 mod tests {
+    use burn::nn::Linear;
     use burn::tensor::Distribution;
 
     use super::*;
