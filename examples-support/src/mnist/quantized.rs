@@ -86,7 +86,7 @@ impl<B: Backend> QuantizedMlp<B> {
     }
 }
 
-/// Quantizes the weight matrices of a dense classifier with Burn's [`Quantizer`]; biases
+/// Quantizes the weight matrices of a dense classifier with Burn's [`Quantizer`](burn::module::Quantizer); biases
 /// stay f32.
 ///
 /// # Shapes
