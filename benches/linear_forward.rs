@@ -1,6 +1,6 @@
 //! Forward pass: dense `burn::nn::Linear` against `RbeLinear` (closed-form and CORDIC
-//! kernels of the paper format, and the sign-blueprint format for blocks of at most 64
-//! cells, variant `rbe-sign`), same backend, same run.
+//! kernels of the paper format, and for blocks of at most 64 cells the sign-blueprint and
+//! ternary formats, variants `rbe-sign` and `rbe-ternary`), same backend, same run.
 //!
 //! The stack case (variants `rbe-closed-form-stack` and `rbe-cordic-stack`, `model` =
 //! `stack-<n>` in the JSON) runs `n` distinct paper-format layers of the same shape and
@@ -43,7 +43,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rbe::{BitTraining, PaperFormat, RbeLinear, RbeLinearConfig, SignFormat};
+use rbe::{
+    BitTraining, PaperFormat, RbeLinear, RbeLinearConfig, SeedFormat, SignFormat, TernaryFormat,
+};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
 mod common;
@@ -192,20 +194,33 @@ impl PerBackend for LinearForward<'_> {
                     (block, layer, bytes)
                 })
                 .collect();
-            // The sign blueprint holds one bit per cell: blocks of at most 64 cells.
-            let sign: Vec<(usize, RbeLinear<B>, u64)> = blocks
+            // The sign blueprint and the ternary format hold one or two bits per cell: blocks
+            // of at most 64 cells.
+            let bit_formats: Vec<(&str, usize, RbeLinear<B>, u64)> = blocks
                 .iter()
                 .filter(|&&block| block * block <= 64)
-                .map(|&block| {
-                    let (layer, bytes) = with_param_bytes::<B, _>(&device, || {
-                        let layer = RbeLinearConfig::new(shape.d_input, shape.d_output)
-                            .with_block_size(block)
-                            .with_format(SignFormat::new(BitTraining::StraightThrough).into())
-                            .init::<B>(&device);
-                        let _ = (layer.seeds.coords(), layer.bias.as_ref().map(|b| b.val()));
-                        layer
-                    });
-                    (block, layer, bytes)
+                .flat_map(|&block| {
+                    let formats: [(&str, SeedFormat); 2] = [
+                        (
+                            "rbe-sign",
+                            SignFormat::new(BitTraining::StraightThrough).into(),
+                        ),
+                        (
+                            "rbe-ternary",
+                            TernaryFormat::new(BitTraining::StraightThrough).into(),
+                        ),
+                    ];
+                    formats.map(|(variant, format)| {
+                        let (layer, bytes) = with_param_bytes::<B, _>(&device, || {
+                            let layer = RbeLinearConfig::new(shape.d_input, shape.d_output)
+                                .with_block_size(block)
+                                .with_format(format)
+                                .init::<B>(&device);
+                            let _ = (layer.seeds.coords(), layer.bias.as_ref().map(|b| b.val()));
+                            layer
+                        });
+                        (variant, block, layer, bytes)
+                    })
                 })
                 .collect();
             let stacks: Vec<(usize, Vec<RbeLinear<B>>)> = match stack_layers {
@@ -264,16 +279,16 @@ impl PerBackend for LinearForward<'_> {
                         }
                     }
                 }
-                for (block, layer, params) in &sign {
-                    let sign_case = case("rbe-sign", Some(*block));
-                    let stats = measure(&mut group, &sign_case.key(), &effort, wait, |i| {
+                for (variant, block, layer, params) in &bit_formats {
+                    let bit_case = case(variant, Some(*block));
+                    let stats = measure(&mut group, &bit_case.key(), &effort, wait, |i| {
                         layer.forward(input(i))
                     });
                     if let Some(stats) = stats {
                         let mem =
                             memory_of::<B, _>(&device, shape, *params, || layer.forward(input(0)));
                         // Every weight is used once per row, as in the dense product.
-                        results.push(&sign_case, stats, dense_stats, Some(mem)).macs =
+                        results.push(&bit_case, stats, dense_stats, Some(mem)).macs =
                             Some(bound::dense_macs(batch, shape.d_input, shape.d_output));
                     }
                 }

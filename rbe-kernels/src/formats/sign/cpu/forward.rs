@@ -16,21 +16,16 @@
 //! panel at a time into f32 (never the whole matrix) and multiplied with the strided `gemm`
 //! helper.
 //!
-//! The pieces shared with the backward ([`Stripe`], [`SIGNS`], the seed checks) live here.
+//! The pieces shared with the backward ([`Stripe`], the seed checks) live here; those
+//! shared with the ternary format's kernels in [`crate::cpu::lanes`].
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
-use crate::cpu::gemm::{View, ViewMut, matmul, pad_cols, parts, split};
+use crate::cpu::gemm::pad_cols;
+pub(super) use crate::cpu::lanes::{LANES, Lane, SIGNS, flip, has_avx2, lanes, lanes_mut};
+use crate::cpu::lanes::{RowGroups, Span, by_row_groups, forward_panels, stream_in_tasks};
 use crate::formats::sign::check_block;
 use crate::{BlockLayout, KernelError};
-
-/// Columns per sign byte and per vector of the lane kernels.
-pub(super) const LANES: usize = 8;
-
-/// Eight f32 values, one chunk of eight columns.
-pub(super) type Lane = [f32; LANES];
 
 /// Batch rows from which the forward decodes f32 panels and calls `gemm`: below it, the
 /// bit-streaming kernel, which moves 32 times less weight memory, is faster. Measured on
@@ -41,36 +36,6 @@ pub(super) const LARGE_BATCH: usize = 48;
 /// The same threshold for the backward, whose streaming pass is cheaper relative to its
 /// `gemm` route (two products and a decode): streaming still measured 1.3× faster at 48.
 pub(super) const LARGE_BATCH_BACKWARD: usize = 64;
-
-/// f32 weights in one decoded panel: 1 MiB, a share of the L2 cache that `gemm`'s packing
-/// reads several times.
-pub(super) const PANEL_FLOATS: usize = 1 << 18;
-
-/// `SIGNS[b][l]`: the f32 sign bit when bit `l` of `b` is clear (the cell's weight is
-/// `mu - alpha`), else 0; XOR applies it.
-pub(super) static SIGNS: [[u32; LANES]; 256] = sign_table();
-
-const fn sign_table() -> [[u32; LANES]; 256] {
-    let mut table = [[0; LANES]; 256];
-    let mut b = 0;
-    while b < 256 {
-        let mut l = 0;
-        while l < LANES {
-            if (b >> l) & 1 == 0 {
-                table[b][l] = 1 << 31;
-            }
-            l += 1;
-        }
-        b += 1;
-    }
-    table
-}
-
-/// `value · (±1)` for the sign mask of [`SIGNS`].
-#[inline(always)]
-pub(super) fn flip(value: f32, mask: u32) -> f32 {
-    f32::from_bits(value.to_bits() ^ mask)
-}
 
 /// The checks every sign-blueprint kernel makes: blocks of at most 64 cells, and one
 /// `(alpha, mu)` pair and one `(hi[63:32], hi[31:0])` pair per block.
@@ -114,6 +79,8 @@ pub(super) struct Stripe {
     pub alpha: Vec<f32>,
     /// `[chunks * 8]`: `mu` of each column's block, 0 past `width`.
     pub mu: Vec<f32>,
+    /// The run's sign masks, one per block.
+    masks: Vec<u64>,
 }
 
 impl Stripe {
@@ -126,66 +93,16 @@ impl Stripe {
         block_row: usize,
         blocks: Range<usize>,
     ) {
-        let (br, bc, nj) = (layout.block_rows, layout.block_cols, layout.col_blocks());
-        self.row0 = block_row * br;
-        self.rows = br.min(layout.rows - self.row0);
-        self.col0 = blocks.start * bc;
-        self.width = (blocks.end * bc).min(layout.cols) - self.col0;
-        self.chunks = self.width.div_ceil(LANES);
-        let (rows, chunks, width) = (self.rows, self.chunks, self.width);
-
-        self.alpha.clear();
-        self.alpha.resize(chunks * LANES, 0.0);
-        self.mu.clear();
-        self.mu.resize(chunks * LANES, 0.0);
-        for (t, s) in (block_row * nj..)
-            .skip(blocks.start)
-            .take(blocks.len())
-            .enumerate()
-        {
-            let cells = t * bc..((t + 1) * bc).min(width);
-            self.alpha[cells.clone()].fill(coords[2 * s]);
-            self.mu[cells].fill(coords[2 * s + 1]);
-        }
-
-        self.bytes.clear();
-        self.bytes.resize(rows * chunks, 0);
+        let (bc, nj) = (layout.block_cols, layout.col_blocks());
+        let span = Span::of(layout, block_row, &blocks);
+        (self.row0, self.rows, self.col0, self.width, self.chunks) =
+            (span.row0, span.rows, span.col0, span.width, span.chunks);
         let seeds = block_row * nj + blocks.start..block_row * nj + blocks.end;
-        if bc.is_multiple_of(LANES) {
-            // A row of cells is whole bytes of `hi`: copy them.
-            let per = bc / LANES;
-            for (t, s) in seeds.enumerate() {
-                let hi = sign_bits(bits, s);
-                for r in 0..rows {
-                    let row = hi >> (r * bc);
-                    let dst = &mut self.bytes[r * chunks..(r + 1) * chunks];
-                    for (q, byte) in dst.iter_mut().skip(t * per).take(per).enumerate() {
-                        *byte = (row >> (LANES * q)) as u8;
-                    }
-                }
-            }
-        } else {
-            // Concatenate the rows' `bc`-bit masks into a bit stream, a byte at a time.
-            let row_mask = (1u64 << bc) - 1; // bc < 64 here
-            for r in 0..rows {
-                let dst = &mut self.bytes[r * chunks..(r + 1) * chunks];
-                let (mut acc, mut held, mut k) = (0u128, 0, 0);
-                for s in seeds.clone() {
-                    let mask = (sign_bits(bits, s) >> (r * bc)) & row_mask;
-                    acc |= u128::from(mask) << held;
-                    held += bc;
-                    while held >= LANES {
-                        if k < chunks {
-                            dst[k] = acc as u8;
-                        }
-                        (acc, held, k) = (acc >> LANES, held - LANES, k + 1);
-                    }
-                }
-                if held > 0 && k < chunks {
-                    dst[k] = acc as u8;
-                }
-            }
-        }
+        span.fill_columns(bc, seeds.clone().map(|s| coords[2 * s]), &mut self.alpha);
+        span.fill_columns(bc, seeds.clone().map(|s| coords[2 * s + 1]), &mut self.mu);
+        self.masks.clear();
+        self.masks.extend(seeds.map(|s| sign_bits(bits, s)));
+        span.unpack_rows(bc, &self.masks, (span.chunks, 1), &mut self.bytes);
     }
 
     /// The sign bytes of row `r`, `[chunks]`.
@@ -207,22 +124,6 @@ impl Stripe {
             }
         }
     }
-}
-
-/// A slice of a multiple of 8 floats as lanes.
-#[inline(always)]
-pub(super) fn lanes(v: &[f32]) -> &[Lane] {
-    let (lanes, rest) = v.as_chunks::<LANES>();
-    debug_assert!(rest.is_empty());
-    lanes
-}
-
-/// Mutable [`lanes`].
-#[inline(always)]
-pub(super) fn lanes_mut(v: &mut [f32]) -> &mut [Lane] {
-    let (lanes, rest) = v.as_chunks_mut::<LANES>();
-    debug_assert!(rest.is_empty());
-    lanes
 }
 
 /// `y = x Wᵀ` for a sign-blueprint layer, `W` never formed.
@@ -251,11 +152,20 @@ pub fn forward(
     }
     let seeds = Seeds { coords, bits };
     if batch >= LARGE_BATCH {
-        forward_panels(layout, seeds, x, batch, y);
+        forward_panels(
+            layout,
+            x,
+            batch,
+            y,
+            |stripe: &mut Stripe, block_row, out, stride| {
+                stripe.load(layout, coords, bits, block_row, 0..layout.col_blocks());
+                stripe.decode_into(out, stride);
+                Ok(())
+            },
+        )
     } else {
-        forward_streaming(layout, seeds, x, batch, y);
+        forward_streaming(layout, seeds, x, batch, y)
     }
-    Ok(())
 }
 
 /// A layer's seeds as Burn stores them.
@@ -268,7 +178,13 @@ pub(super) struct Seeds<'a> {
 /// Small batch: each task owns a run of block rows and returns `y` for them,
 /// `[batch, task rows]`, copied into place afterwards. Blocks whole bytes wide run the AVX2
 /// kernel where the CPU has it; everything else the portable one.
-fn forward_streaming(layout: &BlockLayout, seeds: Seeds, x: &[f32], batch: usize, y: &mut [f32]) {
+fn forward_streaming(
+    layout: &BlockLayout,
+    seeds: Seeds,
+    x: &[f32],
+    batch: usize,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
     #[cfg(target_arch = "x86_64")]
     if layout.block_cols.is_multiple_of(LANES) && has_avx2() {
         let x = pad_cols(
@@ -280,12 +196,12 @@ fn forward_streaming(layout: &BlockLayout, seeds: Seeds, x: &[f32], batch: usize
         return stream_in_tasks(layout, batch, y, |blocks| {
             // SAFETY: the CPU has AVX2 and FMA (checked at run time); the layout's blocks
             // are whole bytes wide and x is padded to whole blocks.
-            unsafe { avx2::stream_rows(layout, seeds, &x, batch, blocks) }
+            Ok(unsafe { avx2::stream_rows(layout, seeds, &x, batch, blocks) })
         });
     }
     stream_in_tasks(layout, batch, y, |blocks| {
-        stream_rows(layout, seeds, x, batch, blocks)
-    });
+        Ok(stream_rows(layout, seeds, x, batch, blocks))
+    })
 }
 
 /// The portable streaming forward whatever the CPU, for the tests.
@@ -300,41 +216,9 @@ pub(super) fn sign_forward_portable(
 ) {
     let seeds = Seeds { coords, bits };
     stream_in_tasks(layout, batch, y, |blocks| {
-        stream_rows(layout, seeds, x, batch, blocks)
-    });
-}
-
-/// Runs `rows_of` on runs of block rows in parallel; each returns `y` for its rows,
-/// `[batch, rows of the run]`, which is copied into place.
-fn stream_in_tasks<F>(layout: &BlockLayout, batch: usize, y: &mut [f32], rows_of: F)
-where
-    F: Fn(Range<usize>) -> Vec<f32> + Sync,
-{
-    let (rows, br, ni) = (layout.rows, layout.block_rows, layout.row_blocks());
-    let tasks: Vec<_> = split(ni, parts(ni, batch * br * layout.cols)).collect();
-    let pieces: Vec<_> = tasks
-        .into_par_iter()
-        .map(|blocks| (blocks.clone(), rows_of(blocks)))
-        .collect();
-    for (blocks, piece) in pieces {
-        let r0 = blocks.start * br;
-        let n_rows = (blocks.end * br).min(rows) - r0;
-        for (dst, src) in y.chunks_exact_mut(rows).zip(piece.chunks_exact(n_rows)) {
-            dst[r0..r0 + n_rows].copy_from_slice(src);
-        }
-    }
-}
-
-/// Whether the AVX2 + FMA kernels may run.
-pub(super) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+        Ok(stream_rows(layout, seeds, x, batch, blocks))
+    })
+    .expect("the portable kernel does not fail");
 }
 
 /// `y[:, rows of blocks]`, `[batch, rows]`, by the portable bit-streaming kernel: any block
@@ -379,101 +263,43 @@ fn stream_rows(
             }
             let mx: f32 = mx.iter().sum();
             let dst = &mut out[n * n_rows + stripe.row0 - r0..][..stripe.rows];
-            signed_row_sums(&stripe, lanes(&ax), dst);
+            let sums = SignedRowSums {
+                stripe: &stripe,
+                ax: lanes(&ax),
+            };
+            by_row_groups(&sums, stripe.rows, dst);
             dst.iter_mut().for_each(|v| *v += mx);
         }
     }
     out
 }
 
-/// `out[r] = Σ_c ax[c]·s(r, c)` for every row of the stripe, eight rows at a time so that
-/// each chunk of `ax` is loaded once per eight rows.
-#[inline(always)]
-fn signed_row_sums(stripe: &Stripe, ax: &[Lane], out: &mut [f32]) {
-    let mut r = 0;
-    while r < stripe.rows {
-        let n = (stripe.rows - r).min(8);
-        let dst = &mut out[r..r + n];
-        match n {
-            8 => row_group::<8>(stripe, r, ax, dst),
-            7 => row_group::<7>(stripe, r, ax, dst),
-            6 => row_group::<6>(stripe, r, ax, dst),
-            5 => row_group::<5>(stripe, r, ax, dst),
-            4 => row_group::<4>(stripe, r, ax, dst),
-            3 => row_group::<3>(stripe, r, ax, dst),
-            2 => row_group::<2>(stripe, r, ax, dst),
-            _ => row_group::<1>(stripe, r, ax, dst),
-        }
-        r += n;
-    }
+/// `out[r] = Σ_c ax[c]·s(r, c)` for the rows of the stripe, a group of rows at a time so
+/// that each chunk of `ax` is loaded once per group.
+struct SignedRowSums<'a> {
+    stripe: &'a Stripe,
+    ax: &'a [Lane],
 }
 
-/// [`signed_row_sums`] for rows `r0..r0 + R`, one vector accumulator per row.
-#[inline(always)]
-fn row_group<const R: usize>(stripe: &Stripe, r0: usize, ax: &[Lane], out: &mut [f32]) {
-    let bytes: [&[u8]; R] = std::array::from_fn(|r| &stripe.row_bytes(r0 + r)[..ax.len()]);
-    let mut acc = [[0.0f32; LANES]; R];
-    for (k, a) in ax.iter().enumerate() {
-        for r in 0..R {
-            let signs = &SIGNS[usize::from(bytes[r][k])];
-            for l in 0..LANES {
-                acc[r][l] += flip(a[l], signs[l]);
+impl RowGroups for SignedRowSums<'_> {
+    /// One vector accumulator per row.
+    #[inline(always)]
+    fn group<const R: usize>(&self, r0: usize, out: &mut [f32]) {
+        let ax = self.ax;
+        let bytes: [&[u8]; R] = std::array::from_fn(|r| &self.stripe.row_bytes(r0 + r)[..ax.len()]);
+        let mut acc = [[0.0f32; LANES]; R];
+        for (k, a) in ax.iter().enumerate() {
+            for r in 0..R {
+                let signs = &SIGNS[usize::from(bytes[r][k])];
+                for l in 0..LANES {
+                    acc[r][l] += flip(a[l], signs[l]);
+                }
             }
         }
-    }
-    for (o, a) in out.iter_mut().zip(&acc) {
-        *o = a.iter().sum();
-    }
-}
-
-/// Large batch: each task decodes panels of its block rows and multiplies them with
-/// `gemm`, writing its own columns of `y`.
-fn forward_panels(layout: &BlockLayout, seeds: Seeds, x: &[f32], batch: usize, y: &mut [f32]) {
-    let (rows, cols, br, ni) = (
-        layout.rows,
-        layout.cols,
-        layout.block_rows,
-        layout.row_blocks(),
-    );
-    let stride = cols.div_ceil(LANES) * LANES;
-    let panel_blocks = (PANEL_FLOATS / (br * stride)).max(1);
-    let tasks: Vec<_> = split(ni, parts(ni, batch * br * cols)).collect();
-    let (yv, xv) = (ViewMut::of(y, rows, 1), View::of(x, cols, 1));
-    tasks.into_par_iter().for_each(|blocks| {
-        let mut stripe = Stripe::default();
-        let mut panel = Vec::new();
-        let mut start = blocks.start;
-        while start < blocks.end {
-            let end = (start + panel_blocks).min(blocks.end);
-            let (r0, r1) = (start * br, (end * br).min(rows));
-            panel.clear();
-            panel.resize((r1 - r0) * stride, 0.0);
-            for block_row in start..end {
-                stripe.load(
-                    layout,
-                    seeds.coords,
-                    seeds.bits,
-                    block_row,
-                    0..layout.col_blocks(),
-                );
-                stripe.decode_into(&mut panel[(stripe.row0 - r0) * stride..], stride);
-            }
-            // SAFETY: this task alone writes y[:, r0..r1]; x is [batch, cols] and the
-            // panel [r1 - r0, stride] with stride >= cols.
-            unsafe {
-                matmul(
-                    batch,
-                    r1 - r0,
-                    cols,
-                    yv.at(r0),
-                    false,
-                    xv,
-                    View::of(&panel, 1, stride),
-                );
-            }
-            start = end;
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = a.iter().sum();
         }
-    });
+    }
 }
 
 /// The AVX2 kernels for blocks whole bytes wide (`block_cols` a multiple of 8, so at most 8

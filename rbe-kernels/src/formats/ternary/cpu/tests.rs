@@ -1,9 +1,12 @@
 //! The ternary CPU kernels against the f64 reference on random seeds (every cell's code
 //! random, beyond the block too) and shapes: odd sizes, cropped edge blocks, non-square
-//! blocks, batch 1 and larger batches.
+//! blocks, batch 1, small batches and batches from `LARGE_BATCH` up; the forward by each of
+//! its routes (the portable and the AVX2 code-streaming kernels, the decoded panels) on
+//! every shape, whatever the batch.
 
 use rand::rngs::StdRng;
 
+use super::forward::{LARGE_BATCH, Route, forward_by, has_avx512, has_fast};
 use super::*;
 use crate::formats::ternary::{TERNARY_CELLS, reference};
 use crate::testing::{
@@ -13,50 +16,109 @@ use crate::{BlockLayout, DecodeCache, KernelError};
 
 const TOLERANCE: f64 = 2e-5;
 
+/// `(layout, batch)`: the named shapes at batch 1, a small batch and on both sides of the
+/// forward's switch to the panels, then `random` random ones.
 fn cases(rng: &mut StdRng, random: usize) -> Vec<(BlockLayout, usize)> {
     let mut out = Vec::new();
     for (layout, _) in named_cases(Blocks::AtMost64) {
-        for batch in [1, 3, 50] {
+        for batch in [1, 3, LARGE_BATCH - 1, LARGE_BATCH + 2] {
             out.push((layout, batch));
         }
     }
-    out.extend((0..random).map(|_| random_case(rng, Blocks::AtMost64, 70)));
+    out.extend((0..random).map(|_| random_case(rng, Blocks::AtMost64, LARGE_BATCH + 20)));
     out
+}
+
+/// Every route the forward can take on this CPU.
+fn routes() -> Vec<Route> {
+    let mut out = vec![Route::Streaming { fast: false }, Route::Panels];
+    if has_fast() {
+        out.push(Route::Streaming { fast: true });
+    }
+    if has_avx512() {
+        out.push(Route::Avx512);
+    }
+    out
+}
+
+fn check_forward(rng: &mut StdRng, layout: BlockLayout, batch: usize) {
+    let seeds = TernarySeeds::random(rng, &layout);
+    let (x, x64) = random_values(rng, batch * layout.cols);
+    let want = reference::forward(&seeds.packed, &layout, &x64, batch).unwrap();
+    let mut y = vec![f32::NAN; batch * layout.rows];
+    let cache = DecodeCache::default();
+    forward(
+        &layout,
+        &seeds.coords,
+        &seeds.bits,
+        &x,
+        batch,
+        &mut y,
+        &cache,
+    )
+    .unwrap();
+    assert_close(&y, &want, TOLERANCE, &format!("{layout} batch {batch}"));
+    for route in routes() {
+        let mut by = vec![f32::NAN; batch * layout.rows];
+        forward_by(
+            route,
+            &layout,
+            &seeds.coords,
+            &seeds.bits,
+            &x,
+            batch,
+            &mut by,
+        )
+        .unwrap();
+        assert_close(
+            &by,
+            &want,
+            TOLERANCE,
+            &format!("{route:?} {layout} batch {batch}"),
+        );
+    }
 }
 
 #[test]
 fn forward_matches_reference() {
     let mut rng = rng(301);
     for (layout, batch) in cases(&mut rng, 40) {
-        let seeds = TernarySeeds::random(&mut rng, &layout);
-        let (x, x64) = random_values(&mut rng, batch * layout.cols);
-        let mut y = vec![f32::NAN; batch * layout.rows];
-        let cache = DecodeCache::default();
-        forward(
-            &layout,
-            &seeds.coords,
-            &seeds.bits,
-            &x,
+        check_forward(&mut rng, layout, batch);
+    }
+}
+
+/// Blocks eight columns wide, the shape the AVX-512 kernel takes, on random shapes: every
+/// block height, odd sizes and cropped edge blocks.
+#[test]
+fn forward_eight_wide_blocks() {
+    use rand::Rng;
+    let mut rng = rng(307);
+    for _ in 0..40 {
+        let br = rng.random_range(1..=8);
+        let (rows, cols) = (rng.random_range(1..=90), rng.random_range(1..=90));
+        let batch = rng.random_range(1..=LARGE_BATCH + 20);
+        check_forward(
+            &mut rng,
+            BlockLayout::new(rows, cols, br, 8).unwrap(),
             batch,
-            &mut y,
-            &cache,
-        )
-        .unwrap();
-        let want = reference::forward(&seeds.packed, &layout, &x64, batch).unwrap();
-        assert_close(&y, &want, TOLERANCE, &format!("{layout} batch {batch}"));
-        // A second call reads the cache and gives the same bits.
-        let mut again = vec![f32::NAN; batch * layout.rows];
-        forward(
-            &layout,
-            &seeds.coords,
-            &seeds.bits,
-            &x,
-            batch,
-            &mut again,
-            &cache,
-        )
-        .unwrap();
-        assert_eq!(y, again);
+        );
+    }
+}
+
+/// Shapes that span several decoded panels per task and runs of many column blocks, with
+/// cropped blocks at both ends.
+#[test]
+fn forward_across_panels() {
+    let mut rng = rng(305);
+    for (r, c, br, bc, batch) in [
+        (300, 1001, 8, 8, LARGE_BATCH),
+        (300, 1001, 8, 8, 2),
+        (3, 33_000, 1, 64, 2),
+        (5, 11_000, 3, 5, 1),
+        (9, 4_200, 8, 8, LARGE_BATCH + 1),
+        (70, 2_100, 4, 16, LARGE_BATCH + 1),
+    ] {
+        check_forward(&mut rng, BlockLayout::new(r, c, br, bc).unwrap(), batch);
     }
 }
 
@@ -153,4 +215,37 @@ fn bad_buffers_and_codes_are_typed_errors() {
         decode(&big, &[0.0; 2], &[0; 4]),
         Err(KernelError::TooLarge { .. })
     ));
+}
+
+/// A code `11` is an error on every route, in any seed, and beyond the block's cells too:
+/// the first bad seed and its first bad cell, as `decode` reports it.
+#[test]
+fn invalid_codes_are_errors_on_every_route() {
+    let mut rng = rng(306);
+    // 3×5 blocks use cells 0..15; cell 40 lies beyond the block.
+    let layout = BlockLayout::new(31, 47, 3, 5).unwrap();
+    let seeds = TernarySeeds::random(&mut rng, &layout);
+    for (seed, cell) in [(0, 0), (37, 14), (41, 40), (layout.num_blocks() - 1, 63)] {
+        let mut bits = seeds.bits.clone();
+        bits[4 * seed + cell / 16] |= 0b11 << (2 * (cell % 16));
+        // A second bad seed after the first: the first is reported.
+        let last = 4 * layout.num_blocks() - 1;
+        bits[last] |= 0b11 << 30;
+        let want = KernelError::InvalidCode { seed, cell };
+        assert_eq!(
+            decode(&layout, &seeds.coords, &bits).map(|_| ()),
+            Err(want.clone())
+        );
+        for batch in [1, LARGE_BATCH] {
+            let x = vec![1.0; batch * layout.cols];
+            let mut y = vec![0.0; batch * layout.rows];
+            let cache = DecodeCache::default();
+            let got = forward(&layout, &seeds.coords, &bits, &x, batch, &mut y, &cache);
+            assert_eq!(got, Err(want.clone()), "batch {batch}");
+            for route in routes() {
+                let got = forward_by(route, &layout, &seeds.coords, &bits, &x, batch, &mut y);
+                assert_eq!(got, Err(want.clone()), "{route:?} batch {batch}");
+            }
+        }
+    }
 }
