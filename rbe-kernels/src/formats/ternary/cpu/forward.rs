@@ -228,22 +228,34 @@ fn even_bits<const FAST: bool>(v: u64) -> u64 {
 }
 
 /// The `(plus, minus)` masks of seed `s`, cell `k` at bit `k`: set where `t = +1`, and
-/// where `t = -1`.
+/// where `t = -1`; and whether any of its codes, beyond the block too, is `11` (then the
+/// masks mean nothing).
+#[inline(always)]
+fn raw_masks<const FAST: bool>(bits: &[i32], s: usize) -> ([u64; 2], bool) {
+    let w = &bits[TERNARY_BIT_WORDS * s..TERNARY_BIT_WORDS * (s + 1)];
+    let word = |i: usize| u64::from(w[i] as u32);
+    let (lo, hi) = (word(0) | (word(1) << 32), word(2) | (word(3) << 32));
+    let bad = ((lo & (lo >> 1)) | (hi & (hi >> 1))) & 0x5555_5555_5555_5555 != 0;
+    let plus = even_bits::<FAST>(lo) | (even_bits::<FAST>(hi) << 32);
+    let minus = even_bits::<FAST>(lo >> 1) | (even_bits::<FAST>(hi >> 1) << 32);
+    ([plus, minus], bad)
+}
+
+/// [`raw_masks`] of a valid seed.
 ///
 /// # Errors
 /// [`KernelError::InvalidCode`] for a code `11` anywhere in the seed, beyond the block too,
 /// as [`decode`] reports it.
 #[inline(always)]
 fn cell_masks<const FAST: bool>(bits: &[i32], s: usize) -> Result<(u64, u64), KernelError> {
-    let w = &bits[TERNARY_BIT_WORDS * s..TERNARY_BIT_WORDS * (s + 1)];
-    let word = |i: usize| u64::from(w[i] as u32);
-    let (lo, hi) = (word(0) | (word(1) << 32), word(2) | (word(3) << 32));
-    if ((lo & (lo >> 1)) | (hi & (hi >> 1))) & 0x5555_5555_5555_5555 != 0 {
-        let words: Vec<i64> = w.iter().map(|&b| i64::from(b)).collect();
+    let ([plus, minus], bad) = raw_masks::<FAST>(bits, s);
+    if bad {
+        let words: Vec<i64> = bits[TERNARY_BIT_WORDS * s..TERNARY_BIT_WORDS * (s + 1)]
+            .iter()
+            .map(|&b| i64::from(b))
+            .collect();
         return Err(words_to_codes(s, &words).expect_err("a code 11 was seen"));
     }
-    let plus = even_bits::<FAST>(lo) | (even_bits::<FAST>(hi) << 32);
-    let minus = even_bits::<FAST>(lo >> 1) | (even_bits::<FAST>(hi >> 1) << 32);
     Ok((plus, minus))
 }
 
@@ -432,7 +444,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{LANES, cell_masks};
+    use super::{LANES, cell_masks, raw_masks};
     use crate::{BlockLayout, KernelError};
 
     /// `y[:, rows of blocks]`, `[batch, rows]`.
@@ -463,40 +475,70 @@ mod avx512 {
         let mut sums = [0.0; 8];
         for block_row in blocks {
             let row0 = block_row * br;
+            let nr = br.min(rows - row0);
             let s0 = block_row * nj;
+            let alpha = &coords[2 * s0..2 * (s0 + nj)];
+            if batch == 1 {
+                // Each mask is used once: split the codes where they are used, check them
+                // after the block row.
+                let mut bad = false;
+                let fused = |j| {
+                    let (m, b) = raw_masks::<true>(bits, s0 + j);
+                    bad |= b;
+                    m
+                };
+                block_row_sums(br, fused, alpha, x, &mut sums);
+                if bad {
+                    (s0..s0 + nj).try_for_each(|s| cell_masks::<true>(bits, s).map(|_| ()))?;
+                }
+                out[row0 - r0..][..nr].copy_from_slice(&sums[..nr]);
+                continue;
+            }
             for (j, m) in masks.iter_mut().enumerate() {
                 let (plus, minus) = cell_masks::<true>(bits, s0 + j)?;
                 *m = [plus, minus];
             }
-            let alpha = &coords[2 * s0..2 * (s0 + nj)];
             for n in 0..batch {
                 let xn = &x[n * padded..(n + 1) * padded];
-                let sums = &mut sums;
-                match br.div_ceil(2) {
-                    4 => row_sums::<4>(&masks, alpha, xn, sums),
-                    3 => row_sums::<3>(&masks, alpha, xn, sums),
-                    2 => row_sums::<2>(&masks, alpha, xn, sums),
-                    _ => row_sums::<1>(&masks, alpha, xn, sums),
-                }
-                let nr = br.min(rows - row0);
+                block_row_sums(br, |j| masks[j], alpha, xn, &mut sums);
                 out[n * n_rows + row0 - r0..][..nr].copy_from_slice(&sums[..nr]);
             }
         }
         Ok(out)
     }
 
+    /// [`row_sums`] for a block row of `br` rows; `masks(j)` gives block `j`'s.
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,bmi2")]
+    #[inline]
+    fn block_row_sums(
+        br: usize,
+        masks: impl FnMut(usize) -> [u64; 2],
+        alpha: &[f32],
+        x: &[f32],
+        out: &mut [f32; 8],
+    ) {
+        match br.div_ceil(2) {
+            4 => row_sums::<4>(masks, alpha, x, out),
+            3 => row_sums::<3>(masks, alpha, x, out),
+            2 => row_sums::<2>(masks, alpha, x, out),
+            _ => row_sums::<1>(masks, alpha, x, out),
+        }
+    }
+
     /// `out[r] = Σ_c alpha(c) x[c] t(r, c)` for rows `0..2P` of a block row (rows past the
     /// block sum whatever the cells beyond it hold, and are not read).
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,bmi2")]
     #[inline]
-    fn row_sums<const P: usize>(masks: &[[u64; 2]], alpha: &[f32], x: &[f32], out: &mut [f32; 8]) {
+    fn row_sums<const P: usize>(
+        mut masks: impl FnMut(usize) -> [u64; 2],
+        alpha: &[f32],
+        x: &[f32],
+        out: &mut [f32; 8],
+    ) {
         // Separate sums of the +1 and the -1 cells: two dependency chains per row pair.
         let (mut pos, mut neg) = ([_mm512_setzero_ps(); P], [_mm512_setzero_ps(); P]);
-        for ((m, a), xs) in masks
-            .iter()
-            .zip(alpha.chunks_exact(2))
-            .zip(x.chunks_exact(LANES))
-        {
+        for (j, (a, xs)) in alpha.chunks_exact(2).zip(x.chunks_exact(LANES)).enumerate() {
+            let m = masks(j);
             // SAFETY: xs holds 8 floats.
             let xv = unsafe { _mm256_loadu_ps(xs.as_ptr()) };
             let ax = _mm512_broadcast_f32x8(_mm256_mul_ps(_mm256_set1_ps(a[0]), xv));

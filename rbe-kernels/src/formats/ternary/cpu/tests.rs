@@ -222,29 +222,33 @@ fn bad_buffers_and_codes_are_typed_errors() {
 #[test]
 fn invalid_codes_are_errors_on_every_route() {
     let mut rng = rng(306);
-    // 3×5 blocks use cells 0..15; cell 40 lies beyond the block.
-    let layout = BlockLayout::new(31, 47, 3, 5).unwrap();
-    let seeds = TernarySeeds::random(&mut rng, &layout);
-    for (seed, cell) in [(0, 0), (37, 14), (41, 40), (layout.num_blocks() - 1, 63)] {
-        let mut bits = seeds.bits.clone();
-        bits[4 * seed + cell / 16] |= 0b11 << (2 * (cell % 16));
-        // A second bad seed after the first: the first is reported.
-        let last = 4 * layout.num_blocks() - 1;
-        bits[last] |= 0b11 << 30;
-        let want = KernelError::InvalidCode { seed, cell };
-        assert_eq!(
-            decode(&layout, &seeds.coords, &bits).map(|_| ()),
-            Err(want.clone())
-        );
-        for batch in [1, LARGE_BATCH] {
-            let x = vec![1.0; batch * layout.cols];
-            let mut y = vec![0.0; batch * layout.rows];
-            let cache = DecodeCache::default();
-            let got = forward(&layout, &seeds.coords, &bits, &x, batch, &mut y, &cache);
-            assert_eq!(got, Err(want.clone()), "batch {batch}");
-            for route in routes() {
-                let got = forward_by(route, &layout, &seeds.coords, &bits, &x, batch, &mut y);
-                assert_eq!(got, Err(want.clone()), "{route:?} batch {batch}");
+    // 3×5 blocks use cells 0..15 and 7×8 blocks 0..56: cell 60 lies beyond both.
+    for layout in [
+        BlockLayout::new(31, 47, 3, 5).unwrap(),
+        BlockLayout::new(29, 61, 7, 8).unwrap(),
+    ] {
+        let seeds = TernarySeeds::random(&mut rng, &layout);
+        let n = layout.num_blocks();
+        for (seed, cell) in [(0, 0), (n / 3, 14), (n / 2, 60), (n - 1, 63)] {
+            let mut bits = seeds.bits.clone();
+            bits[4 * seed + cell / 16] |= 0b11 << (2 * (cell % 16));
+            // A second bad seed after the first: the first is reported.
+            bits[4 * n - 1] |= 0b11 << 30;
+            let want = KernelError::InvalidCode { seed, cell };
+            assert_eq!(
+                decode(&layout, &seeds.coords, &bits).map(|_| ()),
+                Err(want.clone())
+            );
+            for batch in [1, 2, LARGE_BATCH] {
+                let x = vec![1.0; batch * layout.cols];
+                let mut y = vec![0.0; batch * layout.rows];
+                let cache = DecodeCache::default();
+                let got = forward(&layout, &seeds.coords, &bits, &x, batch, &mut y, &cache);
+                assert_eq!(got, Err(want.clone()), "{layout} batch {batch}");
+                for route in routes() {
+                    let got = forward_by(route, &layout, &seeds.coords, &bits, &x, batch, &mut y);
+                    assert_eq!(got, Err(want.clone()), "{route:?} {layout} batch {batch}");
+                }
             }
         }
     }
