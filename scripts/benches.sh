@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Regenerates every committed bench result on this machine, then the speed tables with the
-# targets (benches/results/speed_table.md), the chart (benches/results/speedup.png) and, when
-# README.md has the `<!-- speed-table:start -->` / `<!-- speed-table:end -->` markers, the
-# README's speed section between them.
+# targets (benches/results/speed_table.md), the chart (benches/results/speedup.png), the
+# model-level table and chart (benches/results/model_inference.{md,png}) and, when README.md
+# has the `<!-- speed-table:start/end -->` and `<!-- model-table:start/end -->` markers, the
+# README's sections between them.
 #
 # - Forward (linear_forward): dense `Linear` against RBE, with RBE's compute bound (its
 #   multiply-adds at the best dense multiply-add rate of the same run). CPU grid: shapes
 #   1024x1024 and 4096x4096, batches 1, 32, 256, blocks 32 and 8 (minutes on Flex with
 #   2 cores).
+# - Whole model (model_inference): the README's transformer and a d_model-1024 one whose
+#   projections dominate, dense against every projection format: batch-1 generation on a
+#   key/value cache (tokens/s) and batch-32 prompts, with where the time goes, memory and
+#   each row's physical bound. On lavapipe only the README's transformer runs by default.
 # - Training step (training_step): the MNIST MLP 784-256-10 (batch 64, B=8) and a 4096-wide
 #   layer (batch 64, B=32), RBE with state transitions on and off, each against the dense
 #   model in the same run.
@@ -62,6 +67,8 @@ for backend in ${BACKENDS//,/ }; do
             cargo bench "${features[@]}" --bench training_step -- "${@}"
         bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=closed-form \
             cargo bench "${features[@]}" --bench weight_generation -- "${@}"
+        bench RBE_BENCH_BACKENDS="${backend}" \
+            cargo bench "${features[@]}" --bench model_inference -- "${@}"
         ;;
     wgpu | cuda)
         bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=closed-form \
@@ -74,6 +81,8 @@ for backend in ${BACKENDS//,/ }; do
             cargo bench "${features[@]}" --bench training_step -- "${@}"
         bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_SHAPES=1024x1024,4096x4096 \
             cargo bench "${features[@]}" --bench weight_generation -- "${@}"
+        bench RBE_BENCH_BACKENDS="${backend}" \
+            cargo bench "${features[@]}" --bench model_inference -- "${@}"
         ;;
     *)
         echo "unknown backend ${backend} (flex, wgpu, ndarray, cuda)" >&2

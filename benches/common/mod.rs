@@ -1,5 +1,5 @@
-//! Shared by the three bench binaries (`linear_forward`, `training_step`,
-//! `weight_generation`); each binary uses a different subset.
+//! Shared by the bench binaries (`linear_forward`, `training_step`, `weight_generation`,
+//! `model_inference`); each binary uses a different subset.
 
 pub mod backends;
 pub mod bound;
@@ -8,5 +8,6 @@ pub mod heap_meter;
 pub mod machine;
 pub mod memory;
 pub mod results;
+pub mod stream;
 pub use rbe_examples::bench_schema as schema;
 pub mod timing;

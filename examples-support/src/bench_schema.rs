@@ -141,3 +141,111 @@ pub struct MemoryRecord {
     /// `4 * d_input * d_output`: what a materialised f32 weight alone would take.
     pub dense_weight_bytes: u64,
 }
+
+/// The model-level inference bench's file, `model_inference-<backend>-<machine>.json`:
+/// whole transformers, dense and compressed, generating and reading prompts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRunFile {
+    pub schema: u32,
+    /// Always `model_inference`.
+    pub bench: String,
+    pub machine: Machine,
+    pub backend: BackendInfo,
+    /// The fastest this process read host memory (see [`StreamRate`]); the generation
+    /// rows' memory bound divides by it. `None` on GPU backends.
+    pub host_read: Option<StreamRate>,
+    /// The best dense multiply-add rate of a large matmul on this backend in this run; the
+    /// prompt rows' compute bound divides by it.
+    pub dense_macs_per_second: f64,
+    pub records: Vec<ModelRecord>,
+}
+
+/// How fast this process could read memory: the best of several passes summing a buffer
+/// far larger than the caches, on every core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamRate {
+    pub bytes_per_second: f64,
+    pub buffer_bytes: u64,
+}
+
+/// The architecture of a benched model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelShape {
+    /// `readme` (the README's transformer) or `d1024` (projections dominate).
+    pub name: String,
+    pub n_layers: usize,
+    pub d_model: usize,
+    pub d_ff: usize,
+    pub n_heads: usize,
+    pub vocab_size: usize,
+    pub context: usize,
+}
+
+/// One model, one projection format, one workload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// `<model>/<workload>/<variant>`, unique in the file.
+    pub case: String,
+    pub model: ModelShape,
+    /// `dense`, `burn-q4`, `paper-b32`, `sign-b8`, `ternary-b8`, ...
+    pub variant: String,
+    /// `generate` (one token at a time on a key/value cache) or `prompt` (a whole batch of
+    /// windows in one forward).
+    pub workload: String,
+    /// Sequences per call.
+    pub batch: usize,
+    /// `generate`: positions already cached before the timed tokens; `prompt`: 0.
+    pub cached: usize,
+    /// `generate`: tokens generated per timed call; `prompt`: window length.
+    pub tokens_per_call: usize,
+    /// Per token for `generate`, per call for `prompt`.
+    pub median_ns: f64,
+    pub p10_ns: f64,
+    pub p90_ns: f64,
+    pub samples: usize,
+    /// All sequences of the batch together.
+    pub tokens_per_second: f64,
+    pub dense_tokens_per_second: Option<f64>,
+    pub speedup_vs_dense: Option<f64>,
+    /// Stored bytes of the block projections, and of the same projections dense.
+    pub projection_bytes: u64,
+    pub dense_projection_bytes: u64,
+    /// Stored bytes of the whole model.
+    pub model_bytes: u64,
+    /// Backend memory held after the model was built (parameters and whatever a layer
+    /// keeps beside them).
+    pub resident_bytes: u64,
+    /// Upper bound of the extra memory one timed call allocated at its peak, key/value
+    /// cache included.
+    pub call_peak_bytes: u64,
+    /// Where the time goes, per the same unit as `median_ns`.
+    pub breakdown: Breakdown,
+    /// `None` where the backend gives no rate to bound it with (generation on a GPU).
+    pub bound: Option<ModelBound>,
+    pub git_rev: String,
+    pub unix_time: u64,
+    pub quick: bool,
+    pub load_1m: Option<f64>,
+}
+
+/// The time of one call split by component. The projections and the attention products
+/// are timed on their own with the shapes the call gives them; the rest (embeddings, norms,
+/// head, residual adds, cache appends, sampling) is the whole minus those two.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Breakdown {
+    pub projections_ns: f64,
+    pub attention_ns: f64,
+    pub rest_ns: f64,
+}
+
+/// What the call cannot beat on this machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelBound {
+    /// `memory` (`generate`: the stored parameters and the key/value cache read once at
+    /// [`ModelRunFile::host_read`]) or `compute` (`prompt`: the multiply-adds at
+    /// [`ModelRunFile::dense_macs_per_second`]).
+    pub kind: String,
+    pub bound_ns: f64,
+    /// `median_ns / bound_ns`: 1 is the machine's limit.
+    pub ratio: f64,
+}

@@ -11,6 +11,12 @@ pub fn runs(dir: &Path) -> Result<Vec<(PathBuf, RunFile)>, String> {
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        // The model-level results have their own schema and reader.
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(crate::model::PREFIX))
+        })
         .collect();
     paths.sort();
     let mut runs = Vec::new();

@@ -1,6 +1,7 @@
 //! Turns the bench results under `benches/results/*.json` into the speed tables with the
-//! project's speed targets (`speed_table.md`) and the chart (`speedup.png`), next to the
-//! results; optionally also the README's speed section.
+//! project's speed targets (`speed_table.md`) and the chart (`speedup.png`), and the
+//! model-level results into `model_inference.md` and `model_inference.png`, next to the
+//! results; optionally also the README's speed and model sections.
 //!
 //! ```text
 //! cargo run --release --example bench_report
@@ -10,7 +11,9 @@
 //! ```
 //!
 //! `--readme FILE` replaces what lies between the lines `<!-- speed-table:start -->` and
-//! `<!-- speed-table:end -->` of FILE with the targets table and the Flex summaries;
+//! `<!-- speed-table:end -->` of FILE with the targets table and the Flex summaries, and
+//! between `<!-- model-table:start -->` and `<!-- model-table:end -->` (where present) with
+//! the model tables;
 //! `--section FILE` writes that section alone.
 //!
 //! The chart needs a TTF font at run time (fonts-dejavu-core on Debian, or set
@@ -21,6 +24,8 @@ use std::process::ExitCode;
 
 mod chart;
 mod load;
+mod model;
+mod readme;
 mod runs;
 #[path = "../shared/style.rs"]
 mod style;
@@ -81,10 +86,11 @@ fn run() -> Result<(), String> {
         std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
-    if let Some(path) = readme {
-        let old = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let new = targets::splice(&old, &text).map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::write(&path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(path) = &readme {
+        let old = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let new = readme::splice(&old, targets::START, targets::END, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, new).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("updated the speed section of {}", path.display());
     }
 
@@ -93,6 +99,28 @@ fn run() -> Result<(), String> {
     let refs: Vec<&schema::RunFile> = runs.iter().map(|(_, r)| r).collect();
     let panels = chart::speedup_png(&refs, &png)?;
     println!("wrote {} ({panels} panels, font {font})", png.display());
+
+    let models = model::runs(&dir)?;
+    if models.is_empty() {
+        println!("no model_inference results: model table skipped");
+        return Ok(());
+    }
+    let text = model::markdown(&models);
+    let md = dir.join("model_inference.md");
+    std::fs::write(&md, &text).map_err(|e| format!("{}: {e}", md.display()))?;
+    println!("wrote {}", md.display());
+    if let Some(path) = &readme {
+        let old = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if old.contains(model::START) {
+            let new = readme::splice(&old, model::START, model::END, &text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("updated the model section of {}", path.display());
+        }
+    }
+    let png = dir.join("model_inference.png");
+    let panels = model::png(&models, &png)?;
+    println!("wrote {} ({panels} panels)", png.display());
     Ok(())
 }
 

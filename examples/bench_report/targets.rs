@@ -436,21 +436,3 @@ fn training_summary(out: &mut String, run: &RunFile) {
     }
     out.push('\n');
 }
-
-/// Replaces what lies between the markers of `readme` with `section`.
-pub fn splice(readme: &str, section: &str) -> Result<String, String> {
-    let start = readme
-        .find(START)
-        .ok_or_else(|| format!("no `{START}` marker"))?;
-    let body = start + START.len();
-    let end = readme[body..]
-        .find(END)
-        .map(|i| body + i)
-        .ok_or_else(|| format!("no `{END}` marker after `{START}`"))?;
-    Ok(format!(
-        "{}\n{}{}",
-        &readme[..body],
-        section,
-        &readme[end..]
-    ))
-}

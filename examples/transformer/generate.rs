@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rbe::RbeBackend;
 
 use rbe_examples::transformer::data::{UNK_ID, Vocab};
+use rbe_examples::transformer::kv_cache::KvCacheError;
 use rbe_examples::transformer::model::Gpt;
 
 /// How to sample.
@@ -23,10 +24,20 @@ pub struct SampleConfig {
 
 /// The prompt followed by `config.len` sampled characters.
 ///
-/// The model sees at most its last `context` characters; there is no key/value cache, so
-/// each character costs one forward pass over that window.
-pub fn generate<B: RbeBackend>(model: &Gpt<B>, vocab: &Vocab, config: &SampleConfig) -> String {
+/// Generation runs on a key/value cache: each character costs the projections of one
+/// position. The model sees at most `context` characters; when the cache is full it is
+/// refilled with the last `context / 2` characters, so the text goes on with at least that
+/// much of what came before.
+///
+/// # Errors
+/// Only if the model's own context checks fail, which the refill rules out.
+pub fn generate<B: RbeBackend>(
+    model: &Gpt<B>,
+    vocab: &Vocab,
+    config: &SampleConfig,
+) -> Result<String, KvCacheError> {
     let device = model.device();
+    let context = model.context();
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut ids = vocab.encode(&config.prompt);
     let prompt_len = ids.len();
@@ -34,15 +45,22 @@ pub fn generate<B: RbeBackend>(model: &Gpt<B>, vocab: &Vocab, config: &SampleCon
         // The model needs one position to predict from; `<unk>` stands for "no text".
         ids.push(UNK_ID);
     }
+    let mut cache = model.kv_cache();
+    // The ids not yet in the cache start here.
+    let mut fed = ids.len().saturating_sub(context);
     for _ in 0..config.len {
-        let window = &ids[ids.len().saturating_sub(model.context())..];
-        let seq = window.len();
+        if cache.len() + (ids.len() - fed) > context {
+            cache = model.kv_cache();
+            fed = ids.len() - (context / 2).max(1);
+        }
+        let new = &ids[fed..];
         let tokens = Tensor::<B, 2, Int>::from_data(
-            TensorData::new(window.iter().map(|&id| id as i32).collect(), [1, seq]),
+            TensorData::new(new.iter().map(|&id| id as i32).collect(), [1, new.len()]),
             &device,
         );
-        let logits = model.forward(tokens);
-        let vocab_size = logits.dims()[2];
+        let logits = model.forward_cached(tokens, &mut cache)?;
+        let [_, seq, vocab_size] = logits.dims();
+        fed = ids.len();
         let last = logits
             .slice([0..1, seq - 1..seq, 0..vocab_size])
             .into_data()
@@ -53,7 +71,7 @@ pub fn generate<B: RbeBackend>(model: &Gpt<B>, vocab: &Vocab, config: &SampleCon
     }
     let mut text = config.prompt.clone();
     text.push_str(&vocab.decode(&ids[prompt_len.max(1)..]));
-    text
+    Ok(text)
 }
 
 /// One draw from `softmax(logits / temperature)`; the argmax when the temperature is 0.

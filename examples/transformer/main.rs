@@ -282,7 +282,7 @@ fn init_from_and_report<I: RbeBackend>(
         )),
     );
     let finetuned = finetune::run::<I>(&config, &corpus, device, progress(&label))?;
-    let sample = generate::generate(&finetuned.model, &corpus.vocab, &sample_config(args));
+    let sample = generate::generate(&finetuned.model, &corpus.vocab, &sample_config(args))?;
     println!("{}", finetuned.summary.text());
     print_sample(&sample, args);
     println!("{}", finetuned.summary.json());
@@ -363,7 +363,7 @@ fn train_and_report<I: RbeBackend>(args: &Args, device: &I::Device) -> Result<()
         }
     })?;
 
-    let sample = generate::generate(&model, &corpus.vocab, &sample_config(args));
+    let sample = generate::generate(&model, &corpus.vocab, &sample_config(args))?;
     let meta = CheckpointMeta::new(config, corpus.vocab.as_string(), args.steps());
     let weights = checkpoint::save(model, &meta, &path)?;
 
@@ -402,7 +402,7 @@ fn generate_only<I: RbeBackend>(
         }
     );
     print_sample(
-        &generate::generate(&model, &vocab, &sample_config(args)),
+        &generate::generate(&model, &vocab, &sample_config(args))?,
         args,
     );
     Ok(())

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod finetune;
+pub mod kv_cache;
 pub mod method;
 pub mod model;
 pub mod report;

@@ -15,6 +15,7 @@ use rbe_burn::{
 };
 use std::fmt;
 
+use super::kv_cache::{KvCache, KvCacheError};
 use crate::layer::{FLOAT_BYTES, Layer};
 /// Added to masked attention scores; large enough that `exp` underflows to zero, finite so
 /// no backend has to handle `-inf - (-inf)`.
@@ -125,30 +126,88 @@ impl<B: RbeBackend> CausalSelfAttention<B> {
     /// - input: `[batch, seq, d_model]`
     /// - output: `[batch, seq, d_model]`
     pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [query, key, value] = self.project(input);
+        self.mix(query, key, value, 0)
+    }
+
+    /// [`CausalSelfAttention::forward`] of positions that follow those in `cache`, whose
+    /// keys and values for block `layer` it extends.
+    ///
+    /// # Shapes
+    /// - input: `[batch, new, d_model]`
+    /// - output: `[batch, new, d_model]`
+    fn forward_cached(
+        &self,
+        input: Tensor<B, 3>,
+        cache: &mut KvCache<B>,
+        layer: usize,
+    ) -> Tensor<B, 3> {
+        let past = cache.len();
+        let [query, key, value] = self.project(input);
+        let (key, value) = cache.append(layer, key, value);
+        self.mix(query, key, value, past)
+    }
+
+    /// Query, key and value, split into heads: `[batch, heads, seq, d_head]` each.
+    fn project(&self, input: Tensor<B, 3>) -> [Tensor<B, 4>; 3] {
         let [batch, seq, d_model] = input.dims();
         let d_head = d_model / self.n_heads;
         let split_heads = |x: Tensor<B, 3>| {
             x.reshape([batch, seq, self.n_heads, d_head])
                 .swap_dims(1, 2)
         };
-        let query = split_heads(self.query.forward(input.clone()));
-        let key = split_heads(self.key.forward(input.clone()));
-        let value = split_heads(self.value.forward(input));
+        [
+            split_heads(self.query.forward(input.clone())),
+            split_heads(self.key.forward(input.clone())),
+            split_heads(self.value.forward(input)),
+        ]
+    }
 
-        let scores = query
-            .matmul(key.transpose())
-            .div_scalar((d_head as f64).sqrt());
-        // `tril_mask` is true strictly above the diagonal: the positions in the future.
-        let future = Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, &scores.device())
-            .unsqueeze::<4>()
-            .expand([batch, self.n_heads, seq, seq]);
-        let weights = softmax(scores.mask_fill(future, MASKED_SCORE), 3);
-        let mixed = weights
-            .matmul(value)
+    /// Attention of the queries over the keys, heads merged, then the output projection.
+    fn mix(
+        &self,
+        query: Tensor<B, 4>,
+        key: Tensor<B, 4>,
+        value: Tensor<B, 4>,
+        past: usize,
+    ) -> Tensor<B, 3> {
+        let [batch, heads, seq, d_head] = query.dims();
+        let mixed = causal_attention(query, key, value, past)
             .swap_dims(1, 2)
-            .reshape([batch, seq, d_model]);
+            .reshape([batch, seq, heads * d_head]);
         self.output.forward(mixed)
     }
+}
+
+/// Scaled dot-product attention where query `i` sits at position `past + i` and sees the
+/// keys at positions `0..=past + i`.
+///
+/// # Shapes
+/// - query: `[batch, heads, new, d_head]`
+/// - key, value: `[batch, heads, past + new, d_head]`
+/// - output: `[batch, heads, new, d_head]`
+pub fn causal_attention<B: Backend>(
+    query: Tensor<B, 4>,
+    key: Tensor<B, 4>,
+    value: Tensor<B, 4>,
+    past: usize,
+) -> Tensor<B, 4> {
+    let [batch, heads, new, d_head] = query.dims();
+    let total = key.dims()[2];
+    let scores = query
+        .matmul(key.transpose())
+        .div_scalar((d_head as f64).sqrt());
+    // A single new position may see every key, so it needs no mask.
+    let scores = if new > 1 {
+        // `tril_mask` is true above the diagonal shifted right by `past`: the future.
+        let future = Tensor::<B, 2, Bool>::tril_mask([new, total], past as i64, &scores.device())
+            .unsqueeze::<4>()
+            .expand([batch, heads, new, total]);
+        scores.mask_fill(future, MASKED_SCORE)
+    } else {
+        scores
+    };
+    softmax(scores, 3).matmul(value)
 }
 
 /// The position-wise feed-forward network.
@@ -184,6 +243,20 @@ impl<B: RbeBackend> Block<B> {
     /// - output: `[batch, seq, d_model]`
     pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = input.clone() + self.attention.forward(self.norm_attention.forward(input));
+        x.clone() + self.mlp.forward(self.norm_mlp.forward(x))
+    }
+
+    /// [`Block::forward`] of positions that follow those in `cache` (block `layer`'s part).
+    fn forward_cached(
+        &self,
+        input: Tensor<B, 3>,
+        cache: &mut KvCache<B>,
+        layer: usize,
+    ) -> Tensor<B, 3> {
+        let attended =
+            self.attention
+                .forward_cached(self.norm_attention.forward(input.clone()), cache, layer);
+        let x = input + attended;
         x.clone() + self.mlp.forward(self.norm_mlp.forward(x))
     }
 }
@@ -458,15 +531,52 @@ impl<B: RbeBackend> Gpt<B> {
     /// - tokens: `[batch, seq]` with `seq <= context`
     /// - output: `[batch, seq, vocab_size]`
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        let [_, seq] = tokens.dims();
-        let device = tokens.device();
-        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).unsqueeze::<2>();
-        let mut x =
-            self.token_embedding.forward(tokens) + self.position_embedding.forward(positions);
+        let mut x = self.embed(tokens, 0);
         for block in &self.blocks {
             x = block.forward(x);
         }
         self.head.forward(self.norm.forward(x))
+    }
+
+    /// Next-character logits at the positions that follow those in `cache`, which is
+    /// extended with their keys and values: feeding a sequence in pieces gives the logits
+    /// [`Gpt::forward`] gives for the whole of it.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, new]`, `batch` the same on every call with one cache
+    /// - output: `[batch, new, vocab_size]`
+    ///
+    /// # Errors
+    /// [`KvCacheError::Full`] when the cache and the new tokens exceed the context,
+    /// [`KvCacheError::Mismatch`] for a cache of another model or batch; the cache is
+    /// then left as it was.
+    pub fn forward_cached(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        cache: &mut KvCache<B>,
+    ) -> Result<Tensor<B, 3>, KvCacheError> {
+        let [batch, new] = tokens.dims();
+        cache.check(self.blocks.len(), batch, new, self.context)?;
+        let mut x = self.embed(tokens, cache.len());
+        for (layer, block) in self.blocks.iter().enumerate() {
+            x = block.forward_cached(x, cache, layer);
+        }
+        cache.advance(batch, new);
+        Ok(self.head.forward(self.norm.forward(x)))
+    }
+
+    /// An empty key/value cache for [`Gpt::forward_cached`].
+    pub fn kv_cache(&self) -> KvCache<B> {
+        KvCache::new(self.blocks.len())
+    }
+
+    /// Token plus position embeddings of tokens at positions `first..first + seq`.
+    fn embed(&self, tokens: Tensor<B, 2, Int>, first: usize) -> Tensor<B, 3> {
+        let [_, seq] = tokens.dims();
+        let positions =
+            Tensor::<B, 1, Int>::arange(first as i64..(first + seq) as i64, &tokens.device())
+                .unsqueeze::<2>();
+        self.token_embedding.forward(tokens) + self.position_embedding.forward(positions)
     }
 
     /// Mean cross-entropy of the next-character predictions, in nats.
