@@ -160,7 +160,7 @@ mod tests {
         GptConfig::new(11, 9, 16, 2, 4, projections)
     }
 
-    fn tokens(batch: usize, seq: usize, device: &<B as Backend>::Device) -> Tensor<B, 2, Int> {
+    fn tokens<T: Backend>(batch: usize, seq: usize, device: &T::Device) -> Tensor<T, 2, Int> {
         // Ids cycling through the vocabulary with a different phase per row.
         let ids: Vec<i32> = (0..batch * seq)
             .map(|i| ((i * 7 + i / seq * 3) % 11) as i32)
@@ -180,7 +180,7 @@ mod tests {
         ] {
             B::seed(&device, 5);
             let model = config(projections.clone()).init::<B>(&device).unwrap();
-            let input = tokens(2, 9, &device);
+            let input = tokens::<B>(2, 9, &device);
             let whole = model.forward(input.clone());
 
             let mut cache = model.kv_cache();
@@ -206,10 +206,10 @@ mod tests {
         let model = config(ProjectionKind::Dense).init::<B>(&device).unwrap();
         let mut cache = model.kv_cache();
         model
-            .forward_cached(tokens(1, 8, &device), &mut cache)
+            .forward_cached(tokens::<B>(1, 8, &device), &mut cache)
             .unwrap();
         let err = model
-            .forward_cached(tokens(1, 2, &device), &mut cache)
+            .forward_cached(tokens::<B>(1, 2, &device), &mut cache)
             .unwrap_err();
         assert_eq!(
             err,
@@ -221,19 +221,19 @@ mod tests {
         );
         assert_eq!(cache.len(), 8);
         assert!(matches!(
-            model.forward_cached(tokens(2, 1, &device), &mut cache),
+            model.forward_cached(tokens::<B>(2, 1, &device), &mut cache),
             Err(KvCacheError::Mismatch(_))
         ));
         let deeper = GptConfig::new(11, 9, 16, 3, 4, ProjectionKind::Dense)
             .init::<B>(&device)
             .unwrap();
         assert!(matches!(
-            deeper.forward_cached(tokens(1, 1, &device), &mut cache),
+            deeper.forward_cached(tokens::<B>(1, 1, &device), &mut cache),
             Err(KvCacheError::Mismatch(_))
         ));
         // The cache still serves the model it was made for.
         model
-            .forward_cached(tokens(1, 1, &device), &mut cache)
+            .forward_cached(tokens::<B>(1, 1, &device), &mut cache)
             .unwrap();
         assert_eq!(cache.len(), 9);
     }
