@@ -53,6 +53,7 @@ mod common;
 use common::backends::{BenchBackend, PerBackend, for_each_selected, sync};
 use common::grid::{self, Effort};
 use common::machine;
+use common::matmul_rate::{self, SIDE};
 use common::results::OUT_ENV;
 use common::schema::{
     BackendInfo, Breakdown, ModelBound, ModelRecord, ModelRunFile, ModelShape, SCHEMA_VERSION,
@@ -71,8 +72,6 @@ const PROMPT_BATCH: usize = 32;
 const PROMPT_WINDOW: usize = 64;
 /// Burn's quantization block, as in the compression curve.
 const QUANT_BLOCK: usize = 32;
-/// The dense rate's matmul: `[n, n] x [n, n]`.
-const RATE_SIDE: usize = 1024;
 
 fn shapes() -> Vec<ModelShape> {
     let shape = |name: &str, n_layers, d_model, n_heads, context| ModelShape {
@@ -304,23 +303,6 @@ struct ModelInference<'a> {
     effort: Effort,
 }
 
-/// The best multiply-add rate of a large dense matmul on `B`.
-fn dense_rate<B: BenchBackend>(device: &B::Device) -> f64 {
-    let a = Tensor::<B, 2>::random([RATE_SIDE, RATE_SIDE], Distribution::Default, device);
-    let b = Tensor::<B, 2>::random([RATE_SIDE, RATE_SIDE], Distribution::Default, device);
-    let macs = (RATE_SIDE * RATE_SIDE * RATE_SIDE) as f64;
-    let mut best = 0.0f64;
-    for _ in 0..6 {
-        sync::<B>(device);
-        let start = std::time::Instant::now();
-        let c = a.clone().matmul(b.clone());
-        sync::<B>(device);
-        best = best.max(macs / start.elapsed().as_secs_f64());
-        drop(c);
-    }
-    best
-}
-
 /// `(d_input, d_output)` of the `i`-th entry of [`Gpt::projections`]: per block the
 /// attention's four `d x d` maps, then the MLP's up and down projections.
 fn projection_dims(shape: &ModelShape, i: usize) -> (usize, usize) {
@@ -385,7 +367,7 @@ impl PerBackend for ModelInference<'_> {
         let variants: Vec<Variant> = grid::list("RBE_BENCH_VARIANTS", default_variants);
         let workloads: Vec<Workload> = grid::list("RBE_BENCH_WORKLOADS", "generate,prompt");
         let host_read = eager.then(stream::host_read_rate);
-        let rate = dense_rate::<B>(&device);
+        let rate = matmul_rate::best::<B>(&device);
         if let Some(read) = &host_read {
             eprintln!(
                 "[{}] host read rate {:.1} GB/s",
@@ -394,7 +376,7 @@ impl PerBackend for ModelInference<'_> {
             );
         }
         eprintln!(
-            "[{}] dense matmul {RATE_SIDE}^3: {:.1} G multiply-adds/s",
+            "[{}] dense matmul {SIDE}^3: {:.1} G multiply-adds/s",
             B::NAME,
             rate / 1e9
         );
