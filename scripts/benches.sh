@@ -13,6 +13,8 @@
 #   projections dominate, dense against every projection format: batch-1 generation on a
 #   key/value cache (tokens/s) and batch-32 prompts, with where the time goes, memory and
 #   each row's physical bound. On lavapipe only the README's transformer runs by default.
+# - Dense training step taken apart (dense_step): products, forward with and without
+#   autodiff, backward, Adam, each against its compute bound (docs/dense-training-baseline.md).
 # - Training step (training_step): the MNIST MLP 784-256-10 (batch 64, B=8) and a 4096-wide
 #   layer (batch 64, B=32), RBE with state transitions on and off, each against the dense
 #   model in the same run.
@@ -69,6 +71,8 @@ for backend in ${BACKENDS//,/ }; do
             cargo bench "${features[@]}" --bench weight_generation -- "${@}"
         bench RBE_BENCH_BACKENDS="${backend}" \
             cargo bench "${features[@]}" --bench model_inference -- "${@}"
+        bench RBE_BENCH_BACKENDS="${backend}" \
+            cargo bench "${features[@]}" --bench dense_step -- "${@}"
         ;;
     wgpu | cuda)
         bench RBE_BENCH_BACKENDS="${backend}" RBE_BENCH_KERNELS=closed-form \
