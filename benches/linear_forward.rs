@@ -23,7 +23,8 @@
 //! default fusion backend; `ndarray`, legacy; `cuda`), `RBE_BENCH_SHAPES`
 //! (`d_input x d_output`), `RBE_BENCH_BATCHES`, `RBE_BENCH_BLOCKS`, `RBE_BENCH_KERNELS`;
 //! effort: `RBE_BENCH_WARMUP`, `RBE_BENCH_MIN_CALLS`, `RBE_BENCH_SAMPLES`, `RBE_BENCH_SECS`,
-//! `RBE_BENCH_INPUTS`; `RBE_BENCH_STACK`: layers of the stack case, `0` to skip it (default
+//! `RBE_BENCH_INPUTS`; `RBE_BENCH_COLD` (`on`/`off`): the paper-format cases also timed with a
+//! fresh decode on every call (variants `*-cold`, as right after an optimizer step); `RBE_BENCH_STACK`: layers of the stack case, `0` to skip it (default
 //! 96 on Flex and NdArray, 0 on the GPU backends). Default grid: shapes 1024x1024 and
 //! 4096x4096 on Flex and NdArray (plus 4096x11008 on the GPU backends), batches 1, 32 and
 //! 256, blocks 32 and 8.
@@ -148,6 +149,7 @@ impl PerBackend for LinearForward<'_> {
         let mut results = Results::new("linear_forward", info, &effort);
         let mut group = timing::group(self.criterion, B::NAME, &effort);
         let kernels = grid::kernels();
+        let cold = grid::cold();
         let blocks = grid::blocks(BLOCKS);
         let batches = grid::batches(BATCHES);
         let wait = || sync::<B>(&device);
@@ -275,6 +277,27 @@ impl PerBackend for LinearForward<'_> {
                                 layer.forward(input(0))
                             });
                             results.push(&rbe_case, stats, dense_stats, Some(mem)).macs =
+                                Some(bound::rbe_macs(&layer.layout(), batch));
+                        }
+                        if !cold {
+                            continue;
+                        }
+                        // Seeds just updated: new settings give the seeds a fresh decode
+                        // cache, as every optimizer step does, so each call decodes again.
+                        let format = PaperFormat::new().with_kernel(kernel);
+                        let cold_case = case(
+                            &format!("{}-cold", grid::kernel_variant(kernel)),
+                            Some(*block),
+                        );
+                        let stats = measure(&mut group, &cold_case.key(), &effort, wait, |i| {
+                            layer
+                                .clone()
+                                .with_format(format.into())
+                                .expect("a paper-format layer")
+                                .forward(input(i))
+                        });
+                        if let Some(stats) = stats {
+                            results.push(&cold_case, stats, dense_stats, None).macs =
                                 Some(bound::rbe_macs(&layer.layout(), batch));
                         }
                     }

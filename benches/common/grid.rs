@@ -101,6 +101,14 @@ pub fn stack_layers(default: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// Whether the paper-format cases are also timed with a fresh decode on every call
+/// (variants `*-cold`): `RBE_BENCH_COLD` (`on`, the default, or `off`).
+pub fn cold() -> bool {
+    list::<String>("RBE_BENCH_COLD", "on")
+        .first()
+        .is_none_or(|v| v != "off")
+}
+
 /// RBE forward kernels: `RBE_BENCH_KERNELS`, `closed-form` and/or `cordic`.
 pub fn kernels() -> Vec<RbeKernel> {
     list::<KernelName>("RBE_BENCH_KERNELS", "closed-form,cordic")
