@@ -390,6 +390,8 @@ impl PerBackend for ModelInference<'_> {
             records: Vec::new(),
         };
         let mut group = timing::group(self.criterion, &format!("{}-model", B::NAME), &effort);
+        // One process, one commit: asked of git once, not once per record.
+        let git_rev = machine::git_rev();
         let wait = || sync::<B>(&device);
 
         for shape in shapes().into_iter().filter(|s| models.contains(&s.name)) {
@@ -467,7 +469,7 @@ impl PerBackend for ModelInference<'_> {
                         call_peak_bytes: call_peak,
                         breakdown,
                         bound,
-                        git_rev: machine::git_rev(),
+                        git_rev: git_rev.clone(),
                         unix_time: SystemTime::now()
                             .duration_since(UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs()),
