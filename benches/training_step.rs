@@ -20,10 +20,18 @@
 //! `PaperFormat::with_transitions`, the backward computing the transition counts
 //! or not. Blocks of at most 64 cells also run the sign-blueprint format once per entry of
 //! `RBE_BENCH_SIGN` (`ste,flip`; `none` skips): bits trained straight-through (variant
-//! `rbe-sign-ste`) or by Bop flips (`rbe-sign-flip`, `RbeOptimizer`'s default Bop settings).
+//! `rbe-sign-ste`) or by Bop flips (`rbe-sign-flip`, `RbeOptimizer`'s default Bop settings),
+//! and the ternary format trained straight-through (`rbe-ternary-ste`; `RBE_BENCH_TERNARY`,
+//! `ste` or `none`).
 //! The dense model uses plain Adam; the RBE models Adam wrapped in `RbeOptimizer` (which
 //! applies the counts, if any). Inputs are random: timing does not depend on the values.
 //! `RBE_BENCH_KERNELS` and the effort variables apply as in `linear_forward`.
+//!
+//! Every row also carries its compute bound: the step's multiply-adds (three products per
+//! layer, forward, `dL/dx` and `dL/dW`, each `batch * d_input * d_output`, or the paper
+//! format's closed-form count in their place) at the best rate of a 1024³ dense matmul in
+//! the same run, so that a slow dense baseline shows as far from its bound instead of
+//! flattering RBE. The optimizer's update is not in the bound.
 //!
 //! Every case also records its training memory (`Record::training_memory`): what the model,
 //! its optimizer state and any training-only state hold after the timed steps, and the
@@ -43,7 +51,7 @@ use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use rbe::RbeAutodiffBackend;
 use rbe::{
     BitTraining, PaperFormat, RbeBackend, RbeKernel, RbeLinear, RbeLinearConfig, RbeOptimizer,
-    SignFormat,
+    SignFormat, TernaryFormat,
 };
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
@@ -52,7 +60,7 @@ mod common;
 use common::backends::{BenchBackend, PerBackend, for_each_selected, sync};
 use common::grid::{self, Effort};
 use common::results::{Case, Results};
-use common::schema::{BackendInfo, TrainingMemoryRecord};
+use common::schema::{BackendInfo, ComputeBound, TrainingMemoryRecord};
 use common::timing::{self, Stats, measure};
 
 const PIXELS: usize = 784;
@@ -207,6 +215,8 @@ enum Scheme {
     },
     /// The sign-blueprint format, its bits trained as given.
     Sign(BitTraining),
+    /// The ternary format, its levels trained straight-through.
+    Ternary,
 }
 
 /// One RBE configuration of a model.
@@ -231,6 +241,7 @@ impl RbeVariant {
             Scheme::Sign(BitTraining::StraightThrough) => "rbe-sign-ste".into(),
             Scheme::Sign(BitTraining::Flip) => "rbe-sign-flip".into(),
             Scheme::Sign(BitTraining::Frozen) => "rbe-sign-frozen".into(),
+            Scheme::Ternary => "rbe-ternary-ste".into(),
         }
     }
 
@@ -239,8 +250,26 @@ impl RbeVariant {
     fn transitions(&self) -> Option<bool> {
         match self.scheme {
             Scheme::Paper { transitions, .. } => Some(transitions),
-            Scheme::Sign(_) => None,
+            Scheme::Sign(_) | Scheme::Ternary => None,
         }
+    }
+
+    /// Multiply-adds of one training step over `layers` (`(d_input, d_output)` each): three
+    /// products per layer, the paper format's closed form in place of the dense product.
+    fn step_macs(&self, layers: &[(usize, usize)], batch: usize) -> f64 {
+        layers
+            .iter()
+            .map(|&(d_in, d_out)| match self.scheme {
+                Scheme::Paper { .. } => {
+                    let layout = rbe::BlockLayout::square(d_out, d_in, self.block)
+                        .expect("the bench's blocks fit its layers");
+                    3.0 * common::bound::rbe_macs(&layout, batch)
+                }
+                Scheme::Sign(_) | Scheme::Ternary => {
+                    3.0 * common::bound::dense_macs(batch, d_in, d_out)
+                }
+            })
+            .sum()
     }
 
     fn layer<B: RbeBackend>(&self, d_in: usize, d_out: usize, device: &B::Device) -> RbeLinear<B> {
@@ -256,6 +285,9 @@ impl RbeVariant {
                     .into(),
             ),
             Scheme::Sign(training) => config.with_format(SignFormat::new(training).into()),
+            Scheme::Ternary => {
+                config.with_format(TernaryFormat::new(BitTraining::StraightThrough).into())
+            }
         }
         .init(device)
     }
@@ -303,6 +335,12 @@ fn variants(blocks: &[usize]) -> Vec<RbeVariant> {
         .into_iter()
         .filter_map(|s| s.0)
         .collect();
+    let ternary = grid::list::<String>("RBE_BENCH_TERNARY", "ste");
+    let ternary = match ternary.first().map(String::as_str) {
+        None | Some("none") => false,
+        Some("ste") => true,
+        Some(other) => panic!("RBE_BENCH_TERNARY: `{other}` is neither `ste` nor `none`"),
+    };
     let mut out = Vec::new();
     for &block in blocks {
         for &kernel in &kernels {
@@ -322,6 +360,12 @@ fn variants(blocks: &[usize]) -> Vec<RbeVariant> {
                 block,
                 scheme: Scheme::Sign(training),
             }));
+            if ternary {
+                out.push(RbeVariant {
+                    block,
+                    scheme: Scheme::Ternary,
+                });
+            }
         }
     }
     out
@@ -341,12 +385,27 @@ struct Section<'r, 'g, 'c, B: BenchBackend> {
     effort: Effort,
     device: B::Device,
     model: String,
+    /// `(d_input, d_output)` of each layer, for the multiply-add count.
+    layers: Vec<(usize, usize)>,
     d_input: usize,
     d_output: usize,
     batch: usize,
+    /// The best multiply-adds per second of a dense matmul in this run.
+    rate: f64,
 }
 
 impl<B: BenchBackend> Section<'_, '_, '_, B> {
+    /// The compute bound of a step of `macs` multiply-adds that took `stats`.
+    fn bound(&self, macs: f64, stats: &Stats) -> ComputeBound {
+        let bound_ns = macs / self.rate * 1e9;
+        ComputeBound {
+            dense_macs_per_second: self.rate,
+            dense_rate_case: format!("matmul {0}x{0}x{0}", common::matmul_rate::SIDE),
+            bound_ns,
+            ratio: stats.median_ns / bound_ns,
+        }
+    }
+
     fn case(&self, variant: &str, block: Option<usize>) -> Case {
         Case {
             variant: variant.into(),
@@ -374,9 +433,18 @@ impl<B: BenchBackend> Section<'_, '_, '_, B> {
             optim,
             data,
         )?;
+        let macs = 3.0
+            * self
+                .layers
+                .iter()
+                .map(|&(i, o)| common::bound::dense_macs(self.batch, i, o))
+                .sum::<f64>();
+        let bound = self.bound(macs, &stats);
         let record = self.results.push(&case, stats, None, None);
         record.model = Some(self.model.clone());
         record.training_memory = Some(memory);
+        record.macs = Some(macs);
+        record.compute_bound = Some(bound);
         Some(stats)
     }
 
@@ -400,7 +468,11 @@ impl<B: BenchBackend> Section<'_, '_, '_, B> {
             data,
         );
         if let Some((stats, memory)) = measured {
+            let macs = variant.step_macs(&self.layers, self.batch);
+            let bound = self.bound(macs, &stats);
             let record = self.results.push(&case, stats, dense, None);
+            record.macs = Some(macs);
+            record.compute_bound = Some(bound);
             record.model = Some(self.model.clone());
             record.transitions = variant.transitions();
             record.training_memory = Some(memory);
@@ -410,6 +482,7 @@ impl<B: BenchBackend> Section<'_, '_, '_, B> {
 
 fn mlp<B: BenchBackend>(
     effort: Effort,
+    rate: f64,
     results: &mut Results,
     group: &mut BenchmarkGroup<'_, WallTime>,
     device: &B::Device,
@@ -435,9 +508,11 @@ fn mlp<B: BenchBackend>(
             effort,
             device: device.clone(),
             model: format!("mlp-{PIXELS}-{HIDDEN}-{CLASSES}"),
+            layers: vec![(PIXELS, HIDDEN), (HIDDEN, CLASSES)],
             d_input: PIXELS,
             d_output: CLASSES,
             batch,
+            rate,
         };
         let dense = || DenseMlp::<Ad<B>> {
             hidden: LinearConfig::new(PIXELS, HIDDEN).init(device),
@@ -458,6 +533,7 @@ fn mlp<B: BenchBackend>(
 
 fn wide<B: BenchBackend>(
     effort: Effort,
+    rate: f64,
     results: &mut Results,
     group: &mut BenchmarkGroup<'_, WallTime>,
     device: &B::Device,
@@ -487,9 +563,11 @@ fn wide<B: BenchBackend>(
             effort,
             device: device.clone(),
             model: format!("wide-{width}"),
+            layers: vec![(width, width)],
             d_input: width,
             d_output: width,
             batch,
+            rate,
         };
         let dense = || DenseWide::<Ad<B>> {
             layer: LinearConfig::new(width, width).init(device),
@@ -509,10 +587,11 @@ impl PerBackend for TrainingStep<'_> {
         let effort = self.effort;
         let mut results = Results::new("training_step", info, &effort);
         let mut group = timing::group(self.criterion, B::NAME, &effort);
+        let rate = common::matmul_rate::best::<B>(&device);
         for model in grid::list::<String>("RBE_BENCH_MODELS", "mlp,wide") {
             match model.as_str() {
-                "mlp" => mlp::<B>(effort, &mut results, &mut group, &device),
-                "wide" => wide::<B>(effort, &mut results, &mut group, &device),
+                "mlp" => mlp::<B>(effort, rate, &mut results, &mut group, &device),
+                "wide" => wide::<B>(effort, rate, &mut results, &mut group, &device),
                 other => panic!("RBE_BENCH_MODELS: unknown model `{other}` (mlp, wide)"),
             }
         }

@@ -157,33 +157,43 @@ backend_tests!(sign_layer_matches_reference_flip, |B, device| {
 fn check_straight_through_step<B: crate::RbeBackend>(device: &B::Device) {
     type Ad<B> = Autodiff<B>;
     let mut rng = rng(5);
-    let layout = BlockLayout::new(13, 21, 4, 8).unwrap();
-    let seeds = sign_seeds(&mut rng, &layout);
-    let mut layer: RbeLinear<Ad<B>> = config(&layout, BitTraining::StraightThrough)
-        .init_with_seeds(&seeds, device)
-        .unwrap();
-    let mut optim = RbeOptimizer::new(SgdConfig::new().init());
-    let x = tensor::<Ad<B>, 2>(&random_vec(&mut rng, 6 * 21), [6, 21], device);
-    for (lr, expect_change) in [(0.0, false), (5.0, true)] {
-        let before = layer.seeds_packed().unwrap();
-        let loss = layer.forward(x.clone()).powi_scalar(2).sum();
-        let grads = GradientsParams::from_grads(loss.backward(), &layer);
-        layer = optim.step(lr, layer, grads);
-        let after = layer.seeds_packed().unwrap();
-        let latent = to_vec(layer.seeds.latent().unwrap());
-        for (s, seed) in after.iter().enumerate() {
-            assert!(seed.alpha() >= 0.0);
-            let mask = valid_mask(&layout, s);
-            for k in 0..SIGN_CELLS {
-                let want = mask >> k & 1 == 1 && latent[s * SIGN_CELLS + k] >= f64::from(seed.mu());
-                assert_eq!(seed.sign_bits() >> k & 1 == 1, want, "seed {s} cell {k}");
+    // Partial blocks (the packing masks cells outside) and whole 8x8 blocks (no mask).
+    for layout in [
+        BlockLayout::new(13, 21, 4, 8).unwrap(),
+        BlockLayout::new(16, 24, 8, 8).unwrap(),
+    ] {
+        let seeds = sign_seeds(&mut rng, &layout);
+        let mut layer: RbeLinear<Ad<B>> = config(&layout, BitTraining::StraightThrough)
+            .init_with_seeds(&seeds, device)
+            .unwrap();
+        let mut optim = RbeOptimizer::new(SgdConfig::new().init());
+        let x = tensor::<Ad<B>, 2>(
+            &random_vec(&mut rng, 6 * layout.cols),
+            [6, layout.cols],
+            device,
+        );
+        for (lr, expect_change) in [(0.0, false), (5.0, true)] {
+            let before = layer.seeds_packed().unwrap();
+            let loss = layer.forward(x.clone()).powi_scalar(2).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &layer);
+            layer = optim.step(lr, layer, grads);
+            let after = layer.seeds_packed().unwrap();
+            let latent = to_vec(layer.seeds.latent().unwrap());
+            for (s, seed) in after.iter().enumerate() {
+                assert!(seed.alpha() >= 0.0);
+                let mask = valid_mask(&layout, s);
+                for k in 0..SIGN_CELLS {
+                    let want =
+                        mask >> k & 1 == 1 && latent[s * SIGN_CELLS + k] >= f64::from(seed.mu());
+                    assert_eq!(seed.sign_bits() >> k & 1 == 1, want, "seed {s} cell {k}");
+                }
             }
+            let changed = before
+                .iter()
+                .zip(&after)
+                .any(|(a, b)| a.sign_bits() != b.sign_bits());
+            assert_eq!(changed, expect_change, "lr {lr}: bits changed = {changed}");
         }
-        let changed = before
-            .iter()
-            .zip(&after)
-            .any(|(a, b)| a.sign_bits() != b.sign_bits());
-        assert_eq!(changed, expect_change, "lr {lr}: bits changed = {changed}");
     }
 }
 

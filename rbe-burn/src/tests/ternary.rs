@@ -170,40 +170,49 @@ backend_tests!(constraint_is_the_f16_rounding, |B, device| {
 fn check_straight_through_step<B: crate::RbeBackend>(device: &B::Device) {
     type Ad<B> = Autodiff<B>;
     let mut rng = rng(105);
-    let layout = BlockLayout::new(13, 21, 4, 8).unwrap();
-    let seeds = ternary_seeds(&mut rng, &layout);
-    let mut layer: RbeLinear<Ad<B>> = config(&layout, BitTraining::StraightThrough)
-        .init_with_seeds(&seeds, device)
-        .unwrap();
-    let mut optim = RbeOptimizer::new(SgdConfig::new().init());
-    let x = tensor::<Ad<B>, 2>(&random_vec(&mut rng, 6 * 21), [6, 21], device);
-    for (lr, expect_change) in [(0.0, false), (5.0, true)] {
-        let before = layer.seeds_packed().unwrap();
-        let loss = layer.forward(x.clone()).powi_scalar(2).sum();
-        let grads = GradientsParams::from_grads(loss.backward(), &layer);
-        layer = optim.step(lr, layer, grads);
-        let after = layer.seeds_packed().unwrap();
-        let latent = to_vec(layer.seeds.latent().unwrap());
-        for (s, seed) in after.iter().enumerate() {
-            let p = TernaryParams::try_from(seed).unwrap();
-            let mask = valid_mask(&layout, s);
-            for k in 0..TERNARY_CELLS {
-                let want = if mask >> k & 1 == 1 {
-                    ternary::nearest_level(latent[s * TERNARY_CELLS + k], p.alpha)
-                } else {
-                    0
-                };
-                assert_eq!(p.levels[k], want, "seed {s} cell {k}");
-            }
-        }
-        let changed = before
-            .iter()
-            .zip(&after)
-            .any(|(a, b)| ternary::unpack(a).unwrap().0 != ternary::unpack(b).unwrap().0);
-        assert_eq!(
-            changed, expect_change,
-            "lr {lr}: levels changed = {changed}"
+    // Partial blocks (the packing masks cells outside) and whole 8x8 blocks (no mask).
+    for layout in [
+        BlockLayout::new(13, 21, 4, 8).unwrap(),
+        BlockLayout::new(16, 24, 8, 8).unwrap(),
+    ] {
+        let seeds = ternary_seeds(&mut rng, &layout);
+        let mut layer: RbeLinear<Ad<B>> = config(&layout, BitTraining::StraightThrough)
+            .init_with_seeds(&seeds, device)
+            .unwrap();
+        let mut optim = RbeOptimizer::new(SgdConfig::new().init());
+        let x = tensor::<Ad<B>, 2>(
+            &random_vec(&mut rng, 6 * layout.cols),
+            [6, layout.cols],
+            device,
         );
+        for (lr, expect_change) in [(0.0, false), (5.0, true)] {
+            let before = layer.seeds_packed().unwrap();
+            let loss = layer.forward(x.clone()).powi_scalar(2).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &layer);
+            layer = optim.step(lr, layer, grads);
+            let after = layer.seeds_packed().unwrap();
+            let latent = to_vec(layer.seeds.latent().unwrap());
+            for (s, seed) in after.iter().enumerate() {
+                let p = TernaryParams::try_from(seed).unwrap();
+                let mask = valid_mask(&layout, s);
+                for k in 0..TERNARY_CELLS {
+                    let want = if mask >> k & 1 == 1 {
+                        ternary::nearest_level(latent[s * TERNARY_CELLS + k], p.alpha)
+                    } else {
+                        0
+                    };
+                    assert_eq!(p.levels[k], want, "seed {s} cell {k}");
+                }
+            }
+            let changed = before
+                .iter()
+                .zip(&after)
+                .any(|(a, b)| ternary::unpack(a).unwrap().0 != ternary::unpack(b).unwrap().0);
+            assert_eq!(
+                changed, expect_change,
+                "lr {lr}: levels changed = {changed}"
+            );
+        }
     }
 }
 

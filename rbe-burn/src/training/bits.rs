@@ -8,7 +8,7 @@
 //! in the container type of `bits`, so the mapper never guesses it. The paper's rule is
 //! deterministic: counts are integers and their sums do not depend on order.
 
-use burn::module::{AutodiffModule, ModuleMapper, Param};
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
@@ -51,6 +51,9 @@ where
     B::InnerBackend: RbeBackend,
     M: AutodiffModule<B>,
 {
+    if !any_signal::<B, M>(&module, |id| grads.get::<B::InnerBackend, 2>(id).is_some()) {
+        return module;
+    }
     module.map(&mut TransitionMapper::<B, _> {
         take: |id| grads.remove::<B::InnerBackend, 2>(id),
         flips,
@@ -80,12 +83,42 @@ where
     B::InnerBackend: RbeBackend,
     M: AutodiffModule<B>,
 {
+    let signalled = |id| {
+        grads
+            .grads
+            .iter()
+            .any(|(g, _)| g.get::<B::InnerBackend, 2>(id).is_some())
+    };
+    if !any_signal::<B, M>(&module, signalled) {
+        return module;
+    }
     module.map(&mut TransitionMapper::<B, _> {
         take: |id| grads.remove::<B::InnerBackend, 2>(id).map(|(t, _)| t),
         flips,
         format: None,
         _backend: core::marker::PhantomData,
     })
+}
+
+/// Whether any int parameter of `module` has a signal (`signalled(id)`).
+///
+/// Mapping a module is not free even where nothing moves: seeds trained through latent
+/// weights re-derive their bits from them in every map. Straight-through and frozen bits
+/// never carry a signal, so their steps skip the map entirely.
+fn any_signal<B, M>(module: &M, signalled: impl Fn(ParamId) -> bool) -> bool
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    struct IntIds(Vec<ParamId>);
+    impl<B: burn::tensor::backend::Backend> ModuleVisitor<B> for IntIds {
+        fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = IntIds(Vec::new());
+    module.visit(&mut ids);
+    ids.0.into_iter().any(signalled)
 }
 
 /// Moves every int parameter that has a signal filed under its id: Burn never gives an int

@@ -11,10 +11,9 @@ use rbe_kernels::formats::sign::{SIGN_CELLS, valid_mask};
 
 const HALF: usize = 32;
 
-/// `1 << k` for `k` in `0..32` as i32 bit patterns (`1 << 31` is `i32::MIN`), `[1, 32]`.
-fn powers<B: Backend>(device: &B::Device) -> Tensor<B, 2, Int> {
-    let powers: Vec<i32> = (0..HALF).map(|k| (1u32 << k) as i32).collect();
-    Tensor::from_data(TensorData::new(powers, [1, HALF]), device)
+/// `1 << k` for `k` in `0..32` as i32 bit patterns (`1 << 31` is `i32::MIN`).
+fn powers() -> Vec<i32> {
+    (0..HALF).map(|k| (1u32 << k) as i32).collect()
 }
 
 /// Whether each cell's bit is set.
@@ -24,16 +23,16 @@ fn powers<B: Backend>(device: &B::Device) -> Tensor<B, 2, Int> {
 /// - returns `[n_blocks, 64]`, cell `k` (bit `k` of `hi`) in column `k`
 pub(crate) fn unpack<B: Backend>(bits: Tensor<B, 2, Int>) -> Tensor<B, 2, Bool> {
     let [n, _] = bits.dims();
-    let powers = powers::<B>(&bits.device()).repeat_dim(0, n);
-    let half = |col: usize| {
-        bits.clone()
-            .slice([0..n, col..col + 1])
-            .repeat_dim(1, HALF)
-            .bitwise_and(powers.clone())
-            .not_equal_elem(0)
-    };
+    let powers = Tensor::<B, 1, Int>::from_data(TensorData::new(powers(), [HALF]), &bits.device())
+        .reshape([1, 1, HALF]);
     // hi[31:0] holds cells 0..32, hi[63:32] cells 32..64.
-    Tensor::cat(vec![half(1), half(0)], 1)
+    // Expanded, not broadcast: NdArray's int bitwise ops take equal shapes only.
+    bits.flip([1])
+        .reshape([n, 2, 1])
+        .expand([n, 2, HALF])
+        .bitwise_and(powers.expand([n, 2, HALF]))
+        .not_equal_elem(0)
+        .reshape([n, SIGN_CELLS])
 }
 
 /// Inverse of [`unpack`].
@@ -42,28 +41,66 @@ pub(crate) fn unpack<B: Backend>(bits: Tensor<B, 2, Int>) -> Tensor<B, 2, Bool> 
 /// - `cells`: `[n_blocks, 64]`
 /// - returns `[n_blocks, 2]`
 pub(crate) fn pack<B: Backend>(cells: Tensor<B, 2, Bool>) -> Tensor<B, 2, Int> {
-    let [n, _] = cells.dims();
-    let powers = powers::<B>(&cells.device()).repeat_dim(0, n);
-    let cells = cells.int();
-    // Distinct powers of two add without carries, so the sum is the bitwise or, and
-    // `i32::MIN + x` for `x < 2^31` cannot overflow.
-    let half = |cols: std::ops::Range<usize>| {
-        (cells.clone().slice([0..n, cols]) * powers.clone()).sum_dim(1)
-    };
-    Tensor::cat(vec![half(HALF..SIGN_CELLS), half(0..HALF)], 1)
+    // Words come out in cell order (cells 0..32 first); the device keeps `hi[63:32]` first.
+    pack_words(cells.float(), 1).flip([1])
 }
 
-/// Which cells of each block lie inside the matrix (see
-/// [`rbe_kernels::formats::sign::valid_mask`]), `[n_blocks, 64]`.
-pub(crate) fn inside<B: Backend>(layout: &BlockLayout, device: &B::Device) -> Tensor<B, 2, Bool> {
+/// Packs small unsigned digits into i32 words: the `32 / digit_bits` consecutive cells of
+/// each word, cell `k` at bits `k * digit_bits ..`, as i32 bit patterns.
+///
+/// A per-element packing (`sum(cell << k)`) runs as broadcast int ops, which CPU backends
+/// take one slow element at a time. Here each word's four bytes come from one small
+/// matmul (every partial sum is an integer of at most 255, exact in f32, f16 and bf16), and
+/// only the bytes, a sixteenth of the cells, meet int ops.
+///
+/// # Shapes
+/// - `digits`: `[n_blocks, words * 32 / digit_bits]`, each a float integer below
+///   `2^digit_bits` (`digit_bits` divides 8)
+/// - returns `[n_blocks, words]`
+pub(crate) fn pack_words<B: Backend>(digits: Tensor<B, 2>, digit_bits: usize) -> Tensor<B, 2, Int> {
+    const BYTES: usize = 4;
+    let [n, width] = digits.dims();
+    let per_word = 32 / digit_bits;
+    let words = width / per_word;
+    let mut weights = vec![0.0f32; per_word * BYTES];
+    for k in 0..per_word {
+        let bit = k * digit_bits;
+        weights[k * BYTES + bit / 8] = (1u32 << (bit % 8)) as f32;
+    }
+    let weights = Tensor::<B, 2>::from_data(
+        TensorData::new(weights, [per_word, BYTES]),
+        &digits.device(),
+    );
+    let bytes = digits.reshape([n * words, per_word]).matmul(weights).int();
+    let byte = |i: usize| bytes.clone().slice([0..n * words, i..i + 1]);
+    // The top byte as a signed one, so that `top << 24` is the word's sign bit and fits i32.
+    let top = byte(3);
+    let top = top.clone() - top.greater_equal_elem(128).int().mul_scalar(256);
+    (byte(0) + byte(1).mul_scalar(1 << 8) + byte(2).mul_scalar(1 << 16) + top.mul_scalar(1 << 24))
+        .reshape([n, words])
+}
+
+/// The device words with every bit of the cells inside the matrix set, or `None` when every
+/// cell of every block is inside (no mask needed). `word_bits` turns one block's
+/// [`valid_mask`] into its words.
+///
+/// # Shapes
+/// - returns `[n_blocks, words]`
+pub(crate) fn inside_words<B: Backend, const WORDS: usize>(
+    layout: &BlockLayout,
+    word_bits: impl Fn(u64) -> [i32; WORDS],
+    device: &B::Device,
+) -> Option<Tensor<B, 2, Int>> {
     let n = layout.num_blocks();
-    let mask: Vec<bool> = (0..n)
-        .flat_map(|s| {
-            let m = valid_mask(layout, s);
-            (0..SIGN_CELLS).map(move |k| m >> k & 1 == 1)
-        })
-        .collect();
-    Tensor::from_data(TensorData::new(mask, [n, SIGN_CELLS]), device)
+    let masks: Vec<u64> = (0..n).map(|s| valid_mask(layout, s)).collect();
+    if masks.iter().all(|&m| m == u64::MAX) {
+        return None;
+    }
+    let words: Vec<i32> = masks.into_iter().flat_map(word_bits).collect();
+    Some(Tensor::from_data(
+        TensorData::new(words, [n, WORDS]),
+        device,
+    ))
 }
 
 /// `±1` per cell: `2 * bit - 1`, `[n_blocks, 64]`.
@@ -114,7 +151,13 @@ pub(crate) fn bits_from_latent<B: Backend>(
     layout: &BlockLayout,
 ) -> Tensor<B, 2, Int> {
     let n = coords.dims()[0];
-    let mu = coords.slice([0..n, 1..2]).repeat_dim(1, SIGN_CELLS);
     let device = latent.device();
-    pack(latent.greater_equal(mu).bool_and(inside(layout, &device)))
+    let mu = coords.slice([0..n, 1..2]);
+    let bits = pack(latent.greater_equal(mu));
+    // hi[63:32] first, as on the device.
+    let inside = inside_words::<B, 2>(layout, |m| [(m >> HALF) as i32, m as i32], &device);
+    match inside {
+        Some(inside) => bits.bitwise_and(inside),
+        None => bits,
+    }
 }

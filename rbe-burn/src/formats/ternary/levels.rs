@@ -9,18 +9,17 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rbe_kernels::BlockLayout;
 use rbe_kernels::formats::ternary::{ALPHA_MIN, TERNARY_BIT_WORDS, TERNARY_CELLS};
 
-use crate::formats::sign::cells::inside;
+use crate::formats::sign::cells::{inside_words, pack_words};
 
 /// Cells per device word.
 const PER_WORD: usize = TERNARY_CELLS / TERNARY_BIT_WORDS;
 
-/// The bit of code `+1` (`high == false`) or of code `-1` (`high == true`) of every cell,
-/// as i32 bit patterns (`1 << 31` is `i32::MIN`), `[1, 64]`.
-fn powers<B: Backend>(high: bool, device: &B::Device) -> Tensor<B, 2, Int> {
-    let powers: Vec<i32> = (0..TERNARY_CELLS)
-        .map(|k| (1u32 << (2 * (k % PER_WORD) + usize::from(high))) as i32)
-        .collect();
-    Tensor::from_data(TensorData::new(powers, [1, TERNARY_CELLS]), device)
+/// The bit of code `+1` (`high == false`) or of code `-1` (`high == true`) of each of a
+/// word's 16 cells, as i32 bit patterns (`1 << 31` is `i32::MIN`).
+fn powers(high: bool) -> Vec<i32> {
+    (0..PER_WORD)
+        .map(|k| (1u32 << (2 * k + usize::from(high))) as i32)
+        .collect()
 }
 
 /// Which cells are +1 and which -1.
@@ -30,16 +29,19 @@ fn powers<B: Backend>(high: bool, device: &B::Device) -> Tensor<B, 2, Int> {
 fn unpack<B: Backend>(bits: Tensor<B, 2, Int>) -> (Tensor<B, 2, Bool>, Tensor<B, 2, Bool>) {
     let [n, _] = bits.dims();
     let device = bits.device();
-    // Word w repeated for its 16 cells, in cell order.
-    let words = bits
-        .unsqueeze_dim::<3>(2)
-        .repeat_dim(2, PER_WORD)
-        .reshape([n, TERNARY_CELLS]);
+    let words = bits.reshape([n, TERNARY_BIT_WORDS, 1]);
     let test = |high: bool| {
+        let powers =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(powers(high), [PER_WORD]), &device)
+                .reshape([1, 1, PER_WORD]);
+        // Expanded, not broadcast: NdArray's int bitwise ops take equal shapes only.
+        let shape = [n, TERNARY_BIT_WORDS, PER_WORD];
         words
             .clone()
-            .bitwise_and(powers::<B>(high, &device).repeat_dim(0, n))
+            .expand(shape)
+            .bitwise_and(powers.expand(shape))
             .not_equal_elem(0)
+            .reshape([n, TERNARY_CELLS])
     };
     (test(false), test(true))
 }
@@ -63,15 +65,8 @@ pub(crate) fn pack<B: Backend>(
     plus: Tensor<B, 2, Bool>,
     minus: Tensor<B, 2, Bool>,
 ) -> Tensor<B, 2, Int> {
-    let [n, _] = plus.dims();
-    let device = plus.device();
-    // Distinct powers of two add without carries, so the sum is the bitwise or, and
-    // `i32::MIN + x` for `x < 2^31` cannot overflow.
-    let bits = plus.int() * powers::<B>(false, &device).repeat_dim(0, n)
-        + minus.int() * powers::<B>(true, &device).repeat_dim(0, n);
-    bits.reshape([n, TERNARY_BIT_WORDS, PER_WORD])
-        .sum_dim(2)
-        .reshape([n, TERNARY_BIT_WORDS])
+    // Code `01` is +1 and `10` is -1: the cell's two-bit digit.
+    pack_words(plus.float() + minus.float().mul_scalar(2.0), 2)
 }
 
 /// The weight of every cell, `alpha * t`, `[n_blocks, 64]` (cells outside the matrix
@@ -111,16 +106,23 @@ pub(crate) fn bits_from_latent<B: Backend>(
     layout: &BlockLayout,
 ) -> Tensor<B, 2, Int> {
     let n = coords.dims()[0];
-    let half = coords
-        .slice([0..n, 0..1])
-        .mul_scalar(0.5)
-        .repeat_dim(1, TERNARY_CELLS);
     let device = latent.device();
-    let inside = inside::<B>(layout, &device);
-    let plus = latent
-        .clone()
-        .greater(half.clone())
-        .bool_and(inside.clone());
-    let minus = latent.lower(half.neg()).bool_and(inside);
-    pack(plus, minus)
+    let half = coords.slice([0..n, 0..1]).mul_scalar(0.5);
+    let plus = latent.clone().greater(half.clone());
+    let minus = latent.lower(half.neg());
+    let bits = pack(plus, minus);
+    match inside_words::<B, TERNARY_BIT_WORDS>(layout, word_masks, &device) {
+        Some(inside) => bits.bitwise_and(inside),
+        None => bits,
+    }
+}
+
+/// Both code bits of every cell a block's [`rbe_kernels::formats::sign::valid_mask`] holds,
+/// per device word.
+fn word_masks(mask: u64) -> [i32; TERNARY_BIT_WORDS] {
+    std::array::from_fn(|w| {
+        (0..PER_WORD)
+            .filter(|k| mask >> (w * PER_WORD + k) & 1 == 1)
+            .fold(0u32, |word, k| word | 0b11 << (2 * k)) as i32
+    })
 }
