@@ -125,6 +125,7 @@ fn run_seed(cli: &Cli, seed: u64, work: &std::path::Path) -> Result<SeedResult, 
         artifact_dir: work.join(format!("dense-seed{seed}")),
         data_dir: DataDir::resolve(cli.data_dir.clone()),
         artifact_flag: "--work-dir",
+        parallelism: Default::default(),
     };
     let report = dispatch(cli.backend, train)
         .map_err(|e| e.to_string())?

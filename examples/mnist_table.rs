@@ -166,6 +166,7 @@ fn run_one(cli: &Cli, config: TrainingConfig, artifact_dir: PathBuf) -> Result<R
         artifact_dir,
         data_dir: DataDir::resolve(cli.data_dir.clone()),
         artifact_flag: "--work-dir",
+        parallelism: Default::default(),
     };
     match dispatch(cli.backend, job) {
         Ok(Ok(report)) => Ok(report),

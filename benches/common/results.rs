@@ -117,6 +117,8 @@ impl Results {
             model: None,
             transitions: None,
             training_memory: None,
+            devices: None,
+            ddp: None,
         });
         self.file.records.last_mut().expect("just pushed")
     }

@@ -112,3 +112,103 @@ pub fn dispatch<J: BackendJob>(kind: BackendKind, job: J) -> Result<J::Output, U
         _ => Err(Unavailable { kind }),
     }
 }
+
+/// `--devices N` asked for more devices than the backend offers, or for none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicesError {
+    /// `--devices 0`.
+    None,
+    /// `--ddp` with a single device: there are no replicas to keep in step.
+    DdpAlone,
+    /// More devices than `kind` offers here.
+    TooMany {
+        /// The backend.
+        kind: BackendKind,
+        /// Devices asked for.
+        asked: usize,
+        /// Devices it offers: CUDA's GPUs, or elsewhere the host's hardware threads (each
+        /// replica is one thread on the backend's one device).
+        offered: usize,
+    },
+}
+
+impl std::fmt::Display for DevicesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => write!(f, "--devices must be at least 1"),
+            Self::DdpAlone => write!(f, "--ddp needs --devices 2 or more"),
+            Self::TooMany {
+                kind,
+                asked,
+                offered,
+            } => {
+                let what = if *kind == BackendKind::Cuda {
+                    "GPUs on this machine"
+                } else {
+                    "logical devices (its one device, once per hardware thread of this host)"
+                };
+                write!(
+                    f,
+                    "--devices {asked}: backend `{}` offers {offered} {what}",
+                    kind.name()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DevicesError {}
+
+impl BackendKind {
+    /// Whether the backend computes on the host CPU (Flex, NdArray).
+    pub fn is_host(self) -> bool {
+        matches!(self, Self::Flex | Self::Ndarray)
+    }
+}
+
+/// The `n` devices data-parallel training on backend `kind` uses, the first one `default`.
+///
+/// A CPU backend has one device: its `n` logical devices are that device listed `n` times,
+/// which Burn's multi-device strategy accepts (each replica is a thread), up to the host's
+/// hardware threads. WGPU does the same with its default device: in Burn 0.21 a tensor
+/// cannot move between two WGPU devices (CubeCL's copy between servers is not implemented
+/// there, and it panics), and training on several has to move the model. CUDA uses its
+/// first `n` GPUs (`Backend::device_count`) and refuses more.
+///
+/// # Errors
+/// [`DevicesError`] for `n == 0` or more devices than the backend offers.
+pub fn devices<B: burn::tensor::backend::Backend>(
+    kind: BackendKind,
+    n: usize,
+    default: &B::Device,
+) -> Result<Vec<B::Device>, DevicesError> {
+    use burn::tensor::backend::{Device, DeviceId, DeviceOps};
+    match n {
+        0 => return Err(DevicesError::None),
+        1 => return Ok(vec![default.clone()]),
+        _ => {}
+    }
+    if kind.is_host() || matches!(kind, BackendKind::Wgpu | BackendKind::WgpuCube) {
+        let offered = std::thread::available_parallelism().map_or(1, usize::from);
+        if n > offered {
+            return Err(DevicesError::TooMany {
+                kind,
+                asked: n,
+                offered,
+            });
+        }
+        return Ok(vec![default.clone(); n]);
+    }
+    let type_id = default.id().type_id;
+    let offered = B::device_count(type_id);
+    if n > offered {
+        return Err(DevicesError::TooMany {
+            kind,
+            asked: n,
+            offered,
+        });
+    }
+    Ok((0..n)
+        .map(|i| B::Device::from_id(DeviceId::new(type_id, i as u16)))
+        .collect())
+}

@@ -98,6 +98,12 @@ pub struct Record {
     /// Memory of training (`training_step`). Absent in files written before it existed.
     #[serde(default)]
     pub training_memory: Option<TrainingMemoryRecord>,
+    /// Devices trained on (`data_parallel`).
+    #[serde(default)]
+    pub devices: Option<usize>,
+    /// Whether each device kept its own replica (`data_parallel`).
+    #[serde(default)]
+    pub ddp: Option<bool>,
 }
 
 /// What RBE's forward would take if it ran its multiply-adds as fast as the backend's dense

@@ -24,6 +24,7 @@ pub mod hyperbolic;
 pub mod layer;
 pub mod low_rank;
 pub mod mnist;
+pub mod parallel;
 pub mod quantized_linear;
 pub mod saved_pair;
 pub mod transformer;

@@ -38,7 +38,12 @@ pub fn markdown(runs: &[(PathBuf, RunFile)]) -> String {
     out.push_str("\n## Targets\n\n");
     out.push_str(&targets(runs));
 
-    for bench in ["linear_forward", "training_step", "weight_generation"] {
+    for bench in [
+        "linear_forward",
+        "training_step",
+        "data_parallel",
+        "weight_generation",
+    ] {
         let mut selected: Vec<&RunFile> = runs
             .iter()
             .map(|(_, r)| r)
@@ -50,6 +55,7 @@ pub fn markdown(runs: &[(PathBuf, RunFile)]) -> String {
             match bench {
                 "linear_forward" => linear_forward(&mut out, run),
                 "training_step" => training_step(&mut out, run),
+                "data_parallel" => data_parallel(&mut out, run),
                 _ => weight_generation(&mut out, run),
             }
         }
@@ -265,33 +271,86 @@ fn training_step(out: &mut String, run: &RunFile) {
          says whether the backward produced the paper's state-transition counts (records \
          without the field predate the switch and had them on; the sign-blueprint variants \
          `rbe-sign-ste` and `rbe-sign-flip` train their bits straight-through or by Bop \
-         flips instead). **x dense** above 1: RBE is faster. **resident** is what the model, \
+         flips instead; `rbe-ternary-ste` trains ternary levels straight-through). **x dense** \
+         above 1: RBE is faster. **x bound** is the step's time over its compute bound: three \
+         products per layer (forward, `dL/dx`, `dL/dW`; the paper format's closed-form count) \
+         at the run's best 1024³ dense matmul rate, the optimizer's update not counted (`-` in \
+         records that predate it). **resident** is what the model, \
          its optimizer state and any training-only state hold between steps; **step peak** \
          the extra bytes one step allocates at its peak (both as the backend's memory probe \
          sees them; `-` in records that predate the measurement).\n\n\
-         | model | batch | variant | block | transitions | median | x dense | resident | step peak |\n\
-         |---|---:|---|---:|---|---:|---:|---:|---:|\n",
+         | model | batch | variant | block | transitions | median | x dense | x bound | resident | step peak |\n\
+         |---|---:|---|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for r in &run.records {
         let transitions = match (r.block, r.transitions) {
             (None, _) => "-",
             (Some(_), Some(true)) => "on",
             (Some(_), Some(false)) => "off",
-            (Some(_), None) if r.variant.starts_with("rbe-sign") => "-",
+            (Some(_), None)
+                if r.variant.starts_with("rbe-sign") || r.variant.starts_with("rbe-ternary") =>
+            {
+                "-"
+            }
             (Some(_), None) => "on (older record)",
         };
         let memory = r.training_memory.as_ref();
         writeln!(
             out,
-            "| {} | {} | {} | {} | {transitions} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {transitions} | {} | {} | {} | {} | {} |",
             model_label(r),
             r.batch,
             r.variant,
             r.block.map_or("-".into(), |b| b.to_string()),
             time(Some(r)),
             speedup(Some(r)),
+            bound_ratio(Some(r)),
             bytes(memory.map(|m| m.resident_bytes)),
             bytes(memory.map(|m| m.step_peak_bytes)),
+        )
+        .unwrap();
+    }
+}
+
+fn data_parallel(out: &mut String, run: &RunFile) {
+    out.push_str(
+        "The MNIST example's training path (`Learner`, Adam inside `RbeOptimizer`), one epoch \
+         per call; each row is one optimizer step, i.e. one batch of 64 images per device, \
+         the epoch's validation and the `Learner`'s start-up included. **mode**: `single`, \
+         `multi` (Burn's multi-device strategy: one model and optimizer on the first device) \
+         or `ddp` (a replica and optimizer per device, checked identical after every step). \
+         On a CPU backend the devices are the host listed N times, one thread each, sharing \
+         its cores. **images/s** is `64 N` over the step time; **x 1 device** compares it \
+         with the same model on one device in the same run; **x dense** is against the dense \
+         model in the same mode.\n\n\
+         | model | devices | mode | step | images/s | x 1 device | x dense |\n\
+         |---|---:|---|---:|---:|---:|---:|\n",
+    );
+    let single = |model: &str| {
+        run.records
+            .iter()
+            .find(|r| r.devices == Some(1) && r.variant.trim_end_matches("-devices1") == model)
+    };
+    for r in &run.records {
+        let Some(devices) = r.devices else { continue };
+        let mode = match (devices, r.ddp) {
+            (1, _) => "single",
+            (_, Some(true)) => "ddp",
+            _ => "multi",
+        };
+        let model = r
+            .variant
+            .rsplit_once('-')
+            .map_or(r.variant.as_str(), |(m, _)| m);
+        let images = (64 * devices) as f64 / (r.median_ns * 1e-9);
+        let scaling = single(model).map_or("-".into(), |one| {
+            format!("{:.2}x", images / (64.0 / (one.median_ns * 1e-9)))
+        });
+        writeln!(
+            out,
+            "| {model} | {devices} | {mode} | {} | {images:.0} | {scaling} | {} |",
+            time(Some(r)),
+            speedup(Some(r)),
         )
         .unwrap();
     }

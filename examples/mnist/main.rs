@@ -31,7 +31,7 @@ use rbe_examples::mnist::data::DataDir;
 use rbe_examples::mnist::init_from::InitFromJob;
 use rbe_examples::mnist::model::{ModelConfig, ModelKind, RbeFormat};
 use rbe_examples::mnist::run::{EvalJob, TrainJob};
-use rbe_examples::mnist::training::TrainingConfig;
+use rbe_examples::mnist::training::{Parallelism, TrainingConfig};
 
 /// `--format`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -110,6 +110,17 @@ struct Cli {
     /// Evaluate on the first N test images only.
     #[arg(long, value_name = "N")]
     test_limit: Option<usize>,
+    /// Devices to train on, data parallel: each step takes one --batch-size batch per device
+    /// and sums their gradients. CPU backends offer logical devices (the host listed N
+    /// times, one thread each, up to its hardware threads); GPU backends their first N GPUs.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    devices: usize,
+    /// With --devices N >= 2: every device keeps its own replica of the model and the
+    /// optimizer, applies the summed gradients itself, and the replicas are checked to hold
+    /// bit-identical parameters after every step (an error stops training). Without it,
+    /// Burn's multi-device strategy keeps one model and optimizer on the first device.
+    #[arg(long)]
+    ddp: bool,
     /// Seed of the initial weights and the shuffling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -137,6 +148,13 @@ struct Cli {
 }
 
 impl Cli {
+    fn parallelism(&self) -> Parallelism {
+        Parallelism {
+            devices: self.devices,
+            ddp: self.ddp,
+        }
+    }
+
     fn training_config(&self) -> TrainingConfig {
         let model = ModelConfig::new(self.model)
             .with_block_size(self.block_size)
@@ -183,6 +201,7 @@ fn main() -> ExitCode {
                 artifact_dir,
                 data_dir,
                 artifact_flag: "--artifact-dir",
+                parallelism: cli.parallelism(),
             },
         ),
         (Some(path), None) => dispatch(
@@ -200,6 +219,7 @@ fn main() -> ExitCode {
                 artifact_dir,
                 data_dir,
                 artifact_flag: "--artifact-dir",
+                parallelism: cli.parallelism(),
             },
         ),
     };

@@ -3,6 +3,7 @@
 
 mod backends;
 mod compress;
+mod data_parallel;
 mod learner;
 mod mnist;
 mod records;

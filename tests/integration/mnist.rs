@@ -416,6 +416,7 @@ fn mnist_diverging_training_stops_and_keeps_the_earlier_model() {
         artifact_dir: scratch.0.clone(),
         data_dir: DataDir::resolve(None),
         artifact_flag: "--artifact-dir",
+        parallelism: Default::default(),
     };
     let err = match job.run::<Inner>(device, BackendKind::Ndarray) {
         Ok(report) => panic!("training with lr 1e39 succeeded: {}", report.to_json()),
@@ -434,6 +435,51 @@ fn mnist_diverging_training_stops_and_keeps_the_earlier_model() {
     );
     assert!(err.to_string().contains("--lr"), "{err}");
     assert_eq!(snapshot(&stem), before, "the earlier model was touched");
+}
+
+/// `--devices` beyond what the backend offers, `--devices 0` and `--ddp` on one device are
+/// typed errors before any data is read or anything trained, and nothing is written.
+#[test]
+fn mnist_bad_device_counts_are_refused_before_training() {
+    use rbe_examples::backend::DevicesError;
+    use rbe_examples::mnist::training::Parallelism;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let cases = [
+        (
+            threads + 1,
+            false,
+            DevicesError::TooMany {
+                kind: BackendKind::Ndarray,
+                asked: threads + 1,
+                offered: threads,
+            },
+        ),
+        (0, false, DevicesError::None),
+        (1, true, DevicesError::DdpAlone),
+    ];
+    for (devices, ddp, expected) in cases {
+        let scratch = Scratch::new("mnist-devices");
+        let job = TrainJob {
+            config: small_config(),
+            artifact_dir: scratch.0.clone(),
+            // Never read: the devices are checked first.
+            data_dir: DataDir::resolve(Some(scratch.0.join("no-such-dir"))),
+            artifact_flag: "--artifact-dir",
+            parallelism: Parallelism { devices, ddp },
+        };
+        match job.run::<Inner>(Default::default(), BackendKind::Ndarray) {
+            Err(TrainError::Devices(err)) => {
+                assert_eq!(err, expected);
+                assert!(err.to_string().contains("--d"), "{err}");
+            }
+            Err(other) => panic!("--devices {devices} --ddp {ddp}: {other}"),
+            Ok(report) => panic!(
+                "--devices {devices} --ddp {ddp} trained: {}",
+                report.to_json()
+            ),
+        }
+        assert!(!scratch.0.join("model.rbe").exists(), "a model was saved");
+    }
 }
 
 /// Images an init-from test trains on and evaluates: enough for accuracies well above chance,
@@ -473,6 +519,7 @@ fn init_from_job(
         artifact_dir: artifact_dir.to_path_buf(),
         data_dir: DataDir::resolve(None),
         artifact_flag: "--artifact-dir",
+        parallelism: Default::default(),
     }
 }
 

@@ -20,7 +20,7 @@ use super::data::{DataDir, IMAGE_PIXELS, Mnist};
 use super::model::{Mlp, ModelConfig, ModelError, ModelKind, NUM_CLASSES, dense_linear};
 use super::report::{EncodeRelError, InitFromSummary, ReportInputs, RunReport, reset_peak_rss};
 use super::run::{EVAL_BATCH, note_earlier_model};
-use super::training::{self, InitFromMismatch, TrainError, TrainingConfig};
+use super::training::{self, InitFromMismatch, Parallelism, TrainError, TrainingConfig};
 use crate::backend::{BackendJob, BackendKind};
 use crate::layer::Layer;
 use crate::low_rank::LowRankLinear;
@@ -44,6 +44,8 @@ pub struct InitFromJob {
     pub data_dir: DataDir,
     /// The flag that chooses `artifact_dir`, for the note when it holds an earlier run.
     pub artifact_flag: &'static str,
+    /// How many devices to train on after the encode.
+    pub parallelism: Parallelism,
 }
 
 impl BackendJob for InitFromJob {
@@ -56,8 +58,10 @@ impl BackendJob for InitFromJob {
             artifact_dir,
             data_dir,
             artifact_flag,
+            parallelism,
         } = self;
         check_config(&config)?;
+        let placement = parallelism.place::<B>(kind, &device)?;
         reset_peak_rss();
         let (dense, _) = training::load::<B>(&init_from, &device)?;
         check_dense(&dense, &config.model).map_err(|source| TrainError::InitFrom {
@@ -94,16 +98,21 @@ impl BackendJob for InitFromJob {
         } else {
             let start = <Mlp<Autodiff<B>> as AutodiffModule<_>>::from_inner(encoded.model)
                 .map(&mut Trainable);
-            let trained =
-                training::train_model::<Autodiff<B>>(&config, start, &data, &artifact_dir, &device)
-                    .inspect_err(|err| {
-                        if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
-                            eprintln!(
-                                "note: {} still holds the earlier run's model",
-                                path.display()
-                            );
-                        }
-                    })?;
+            let trained = training::train_model::<Autodiff<B>>(
+                &config,
+                start,
+                &data,
+                &artifact_dir,
+                &placement,
+            )
+            .inspect_err(|err| {
+                if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
+                    eprintln!(
+                        "note: {} still holds the earlier run's model",
+                        path.display()
+                    );
+                }
+            })?;
             (trained.model, Some(trained.seconds_per_epoch))
         };
         let final_test = test(&model);
@@ -116,7 +125,8 @@ impl BackendJob for InitFromJob {
             seconds_per_epoch,
             backend: kind.name(),
             model_path: &model_path,
-        });
+        })
+        .with_devices(placement.devices.len(), placement.ddp);
         Ok(report.with_init_from(InitFromSummary {
             init_from,
             method: encoded.method,

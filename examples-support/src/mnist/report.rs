@@ -72,6 +72,12 @@ pub struct RunReport {
     pub peak_rss_mib: Option<f64>,
     /// `flex`, `wgpu`, `ndarray` or `cuda`.
     pub backend: String,
+    /// Devices trained on (`--devices`; 1 in reports written before it existed).
+    #[serde(default = "one")]
+    pub devices: usize,
+    /// Whether each device kept its own replica (`--ddp`).
+    #[serde(default)]
+    pub ddp: bool,
     /// Whether this run only reloaded and evaluated a saved model.
     pub eval_only: bool,
     /// Where the model is saved.
@@ -192,6 +198,8 @@ impl RunReport {
             compression_vs_dense: model.dense_bytes() as f64 / bytes.total() as f64,
             seconds_per_epoch,
             backend: backend.to_string(),
+            devices: 1,
+            ddp: false,
             eval_only: seconds_per_epoch.is_none(),
             model_path: model_path.display().to_string(),
             init_from: None,
@@ -224,8 +232,21 @@ impl RunReport {
         }
     }
 
+    /// Adds where training ran: `devices` devices, with a replica each under `ddp`.
+    pub fn with_devices(self, devices: usize, ddp: bool) -> Self {
+        Self {
+            devices,
+            ddp,
+            ..self
+        }
+    }
+
     /// The report as one JSON line.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report is plain data")
     }
+}
+
+fn one() -> usize {
+    1
 }

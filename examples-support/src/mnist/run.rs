@@ -8,7 +8,7 @@ use rbe_burn::RbeBackend;
 
 use super::data::{DataDir, Mnist};
 use super::report::{ReportInputs, RunReport};
-use super::training::{self, TrainError, TrainingConfig};
+use super::training::{self, Parallelism, TrainError, TrainingConfig};
 use crate::backend::{BackendJob, BackendKind};
 
 /// Batch size for evaluation: larger than training's, since no gradients are kept.
@@ -28,6 +28,8 @@ pub struct TrainJob {
     pub data_dir: DataDir,
     /// The flag that chooses `artifact_dir`, for the note when it holds an earlier run.
     pub artifact_flag: &'static str,
+    /// How many devices to train on.
+    pub parallelism: Parallelism,
 }
 
 impl BackendJob for TrainJob {
@@ -39,12 +41,14 @@ impl BackendJob for TrainJob {
             artifact_dir,
             data_dir,
             artifact_flag,
+            parallelism,
         } = self;
         config.validate()?;
+        let placement = parallelism.place::<B>(kind, &device)?;
         let model_stem = artifact_dir.join("model");
         let earlier = note_earlier_model::<B>(&artifact_dir, artifact_flag);
         let data = Mnist::load(&data_dir)?;
-        let trained = training::train::<Autodiff<B>>(&config, &data, &artifact_dir, &device)
+        let trained = training::train_on::<Autodiff<B>>(&config, &data, &artifact_dir, &placement)
             .inspect_err(|err| {
                 if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
                     eprintln!(
@@ -82,7 +86,8 @@ impl BackendJob for TrainJob {
             seconds_per_epoch: Some(trained.seconds_per_epoch),
             backend: kind.name(),
             model_path: &model_path,
-        }))
+        })
+        .with_devices(placement.devices.len(), placement.ddp))
     }
 }
 

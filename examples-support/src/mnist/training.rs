@@ -12,13 +12,15 @@ use burn::prelude::*;
 use burn::record::{FileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::{ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining};
 use rbe_burn::{BopConfig, RbeAutodiffBackend, RbeBackend, RbeError, RbeOptimizer};
 
 use super::data::{DataError, Mnist, MnistBatcher, MnistSlice, TEST_LEN, TRAIN_LEN};
 use super::model::{Mlp, MlpRecord, ModelConfig, ModelError};
 use super::progress::LineRenderer;
+use crate::backend::{BackendKind, DevicesError};
 use crate::layer::record_kind_name;
+use crate::parallel::{DataParallel, ParallelError};
 use crate::saved_pair::{self, PairError, PairPaths};
 
 /// How models are saved: Burn's full-precision named-MessagePack record behind a length and
@@ -159,6 +161,11 @@ pub enum TrainError {
     Checkpoint(PairError),
     /// A flag or a saved configuration is invalid.
     Config(String),
+    /// `--devices` asked for devices the backend does not offer.
+    Devices(DevicesError),
+    /// Data-parallel training with a replica per device (`--ddp`) stopped: a replica's
+    /// parameters differed from the others' after a step. Nothing was saved.
+    Replicas(ParallelError),
     /// The model given to start from (`--init-from`) is not the dense model this run
     /// compresses.
     InitFrom {
@@ -241,6 +248,8 @@ impl std::fmt::Display for TrainError {
             }
             Self::Checkpoint(err) => write!(f, "cannot load the model: {err}"),
             Self::Config(msg) => f.write_str(msg),
+            Self::Devices(err) => write!(f, "{err}; nothing was trained"),
+            Self::Replicas(err) => write!(f, "{err}; training stopped and nothing was saved"),
             Self::InitFrom { path, source } => write!(
                 f,
                 "cannot start from {}: {source}; --init-from takes a model saved by a \
@@ -252,6 +261,12 @@ impl std::fmt::Display for TrainError {
 }
 
 impl std::error::Error for TrainError {}
+
+impl From<DevicesError> for TrainError {
+    fn from(err: DevicesError) -> Self {
+        Self::Devices(err)
+    }
+}
 
 impl From<DataError> for TrainError {
     fn from(err: DataError) -> Self {
@@ -357,6 +372,98 @@ pub struct Trained<B: Backend> {
     pub seconds_per_epoch: f64,
 }
 
+/// `--devices` and `--ddp`: how many devices to train on, before the backend is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallelism {
+    /// Devices (replicas) to train on.
+    pub devices: usize,
+    /// Keep a full replica and optimizer per device (see [`Placement::ddp`]).
+    pub ddp: bool,
+}
+
+impl Default for Parallelism {
+    fn default() -> Self {
+        Self {
+            devices: 1,
+            ddp: false,
+        }
+    }
+}
+
+impl Parallelism {
+    /// The devices of backend `B` (`kind`) to train on, `device` first.
+    ///
+    /// # Errors
+    /// [`DevicesError`] before anything trains: no devices, more than the backend offers
+    /// (see [`crate::backend::devices`]), or `--ddp` on a single device.
+    pub fn place<B: Backend>(
+        self,
+        kind: BackendKind,
+        device: &B::Device,
+    ) -> Result<Placement<B::Device>, DevicesError> {
+        if self.ddp && self.devices == 1 {
+            return Err(DevicesError::DdpAlone);
+        }
+        Ok(Placement {
+            devices: crate::backend::devices::<B>(kind, self.devices, device)?,
+            ddp: self.ddp,
+        })
+    }
+}
+
+/// Where training runs: one device, or several in data parallel (`--devices`, `--ddp`).
+///
+/// With several devices each step takes one batch of `batch_size` images per device and
+/// sums their gradients: one step sees `devices.len() * batch_size` images, and an epoch
+/// takes about `1 / devices.len()` as many steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement<D> {
+    /// The devices; the model on the first is the one validated, returned and saved.
+    pub devices: Vec<D>,
+    /// Every device keeps a replica of the model and of the optimizer, applies the summed
+    /// gradients itself and is checked against the others after every step (distributed
+    /// data parallel). Without it, Burn's multi-device strategy keeps one model and one
+    /// optimizer on the first device and only the gradients come from the others.
+    pub ddp: bool,
+}
+
+impl<D: Clone> Placement<D> {
+    /// Everything on `device`.
+    pub fn single(device: &D) -> Self {
+        Self {
+            devices: vec![device.clone()],
+            ddp: false,
+        }
+    }
+
+    /// The device that holds the model returned.
+    ///
+    /// # Panics
+    /// If `devices` is empty.
+    pub fn main(&self) -> &D {
+        self.devices.first().expect("a placement has a device")
+    }
+
+    /// Optimizer steps in one epoch over `len` items. The data is split among the devices
+    /// in equal contiguous shares, the remainder to the last (Burn's `split_dataloader`):
+    /// Burn's multi-device strategy steps until the largest share is done, the replicas of
+    /// [`DataParallel`] stop together at the end of the smallest.
+    fn steps_per_epoch(&self, len: usize, batch_size: usize) -> usize {
+        let n = self.devices.len().max(1);
+        let share = if self.ddp {
+            len / n
+        } else {
+            len - (n - 1) * (len / n)
+        };
+        share.div_ceil(batch_size).max(1)
+    }
+
+    /// Replicas that each count every optimizer step: one per device under `ddp`.
+    fn counting_replicas(&self) -> usize {
+        if self.ddp { self.devices.len() } else { 1 }
+    }
+}
+
 /// Trains `config.model` with Adam (wrapped so the RBE state transitions apply) through the
 /// `Learner`, printing progress on stderr and writing its logs under `artifact_dir`.
 pub fn train<B>(
@@ -369,11 +476,29 @@ where
     B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
 {
+    train_on::<B>(config, data, artifact_dir, &Placement::single(device))
+}
+
+/// [`train`] on the devices of `placement`.
+pub fn train_on<B>(
+    config: &TrainingConfig,
+    data: &Mnist,
+    artifact_dir: &Path,
+    placement: &Placement<B::Device>,
+) -> Result<Trained<B::InnerBackend>, TrainError>
+where
+    B: RbeAutodiffBackend,
+    B::InnerBackend: RbeBackend,
+{
     config.validate()?;
+    if placement.devices.is_empty() {
+        return Err(DevicesError::None.into());
+    }
     super::peak_rss::reset_peak_rss();
+    let device = placement.main();
     B::seed(device, config.seed);
     let model = config.model.try_init::<B>(device)?;
-    train_model(config, model, data, artifact_dir, device)
+    train_model(config, model, data, artifact_dir, placement)
 }
 
 /// [`train`] from a given model instead of a fresh one (e.g. a compressed trained model):
@@ -384,13 +509,17 @@ pub fn train_model<B>(
     model: Mlp<B>,
     data: &Mnist,
     artifact_dir: &Path,
-    device: &B::Device,
+    placement: &Placement<B::Device>,
 ) -> Result<Trained<B::InnerBackend>, TrainError>
 where
     B: RbeAutodiffBackend,
     B::InnerBackend: RbeBackend,
 {
     config.validate()?;
+    if placement.devices.is_empty() {
+        return Err(DevicesError::None.into());
+    }
+    let device = placement.main();
     let train_range = config.train_range();
     let train_set = data.train(train_range.start, train_range.end);
     let valid_set: MnistSlice = match config.holdout_range() {
@@ -426,13 +555,27 @@ where
         state: guard.clone(),
     };
     let learner = Learner::new(model, optim, config.lr);
-    let training = SupervisedTraining::new(artifact_dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(artifact_dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .num_epochs(config.epochs)
         .renderer(LineRenderer::new())
         .with_interrupter(interrupter)
         // The default installs a process-wide logger; tests and the table share processes.
         .with_application_logger(None);
+    let mut replicas = None;
+    if placement.ddp {
+        let parallel =
+            DataParallel::new(placement.devices.clone()).map_err(TrainError::Replicas)?;
+        replicas = Some(parallel.outcome());
+        training = training.with_training_strategy(parallel.into_strategy());
+    } else if placement.devices.len() > 1 {
+        // The optimizer stays on the first device: sharding it would put a layer's bits,
+        // latent weights and seeds' floats on different devices.
+        training = training.with_training_strategy(
+            ExecutionStrategy::multi(placement.devices.clone(), MultiDeviceOptim::OptimMainDevice)
+                .into(),
+        );
+    }
 
     let start = Instant::now();
     let result = training.launch(learner);
@@ -442,8 +585,13 @@ where
         .unwrap_or_else(|e| e.into_inner())
         .refused
         .take();
-    if let Some((step, param)) = refused {
-        let steps_per_epoch = train_range.len().div_ceil(config.batch_size).max(1);
+    if let Some(outcome) = replicas {
+        outcome.result().map_err(TrainError::Replicas)?;
+    }
+    if let Some((count, param)) = refused {
+        // Every replica's optimizer counts each step in the shared state.
+        let step = (count - 1) / placement.counting_replicas() + 1;
+        let steps_per_epoch = placement.steps_per_epoch(train_range.len(), config.batch_size);
         return Err(TrainError::Diverged {
             step,
             epoch: (step - 1) / steps_per_epoch + 1,

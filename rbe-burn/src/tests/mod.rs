@@ -9,7 +9,7 @@
 ///
 /// `backend_tests!(name, [backends], |B, device| body)` defines `mod name` with one test
 /// per listed backend, named after it; `body` sees the backend as the type `B` and a
-/// `device: &B::Device`. Without the list it covers all four:
+/// `device: &B::Device`. Without the list it covers all five:
 ///
 /// | test | backend `B` | feature |
 /// |---|---|---|
@@ -17,11 +17,14 @@
 /// | `flex` | `Flex` | `flex` |
 /// | `wgpu_cube` | `CubeBackend<WgpuRuntime, f32, i32, u32>` (no fusion) | `wgpu` |
 /// | `wgpu_fusion` | `Wgpu<f32, i32>` = `Fusion<CubeBackend<..>>` | `wgpu` |
+/// | `cuda` | `Cuda<f32, i32>` = `Fusion<CubeBackend<CudaRuntime, ..>>` | `cuda` |
 ///
-/// The WGPU tests skip without an adapter unless `RBE_REQUIRE_WGPU=1`.
+/// The WGPU tests skip without an adapter unless `RBE_REQUIRE_WGPU=1`. The CUDA tests need
+/// a GPU: CI only compiles them (`--features cuda`); `scripts/gpu.sh` runs them, prebuilt,
+/// on a machine with one.
 macro_rules! backend_tests {
     ($name:ident, |$b:ident, $device:ident| $body:expr) => {
-        backend_tests!($name, [ndarray, flex, wgpu_cube, wgpu_fusion], |$b, $device| $body);
+        backend_tests!($name, [ndarray, flex, wgpu_cube, wgpu_fusion, cuda], |$b, $device| $body);
     };
     ($name:ident, [$($backend:ident),+ $(,)?], |$b:ident, $device:ident| $body:expr) => {
         mod $name {
@@ -57,6 +60,15 @@ macro_rules! backend_tests {
                 let $device = &device;
                 $body;
             }
+        }
+    };
+    (@one cuda, |$b:ident, $device:ident| $body:expr) => {
+        #[cfg(feature = "cuda")]
+        #[test]
+        fn cuda() {
+            type $b = burn::backend::Cuda<f32, i32>;
+            let $device = &Default::default();
+            $body;
         }
     };
     (@one wgpu_fusion, |$b:ident, $device:ident| $body:expr) => {
