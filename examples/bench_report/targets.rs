@@ -403,13 +403,25 @@ fn forward_summary(out: &mut String, run: &RunFile) {
 fn training_summary(out: &mut String, run: &RunFile) {
     writeln!(
         out,
-        "One training step (forward, loss, backward, Adam) on {}, {}:\n\n\
-         | model | batch | B | transitions | dense | RBE | x dense |\n\
-         |---|---:|---:|---|---:|---:|---:|",
+        "One training step (forward, loss, backward, Adam) on {}, {}; **x bound** is each \
+         step over its compute bound (three products per layer at the run's best dense \
+         matmul rate; the optimizer's update is not in it):\n\n\
+         | model | batch | B | transitions | dense | dense x bound | RBE | RBE x bound | x dense |\n\
+         |---|---:|---:|---|---:|---:|---:|---:|---:|",
         backend_name(&run.backend.name),
         run.machine.cpu
     )
     .unwrap();
+    let dense_of = |r: &Record| {
+        run.records.iter().find(|d| {
+            d.variant == "dense"
+                && (d.d_input, d.d_output, d.batch) == (r.d_input, r.d_output, r.batch)
+        })
+    };
+    let bound = |r: Option<&Record>| {
+        r.and_then(|r| r.compute_bound.as_ref())
+            .map_or("-".into(), |b| format!("{:.1}x", b.ratio))
+    };
     for r in run.records.iter().filter(|r| r.block.is_some()) {
         let model = if (r.d_input, r.d_output) == MLP_SHAPE {
             "MLP 784-256-10".to_string()
@@ -418,17 +430,23 @@ fn training_summary(out: &mut String, run: &RunFile) {
         };
         writeln!(
             out,
-            "| {model} | {} | {} | {} | {} | {} | {} |",
+            "| {model} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.batch,
             r.block.unwrap_or(0),
             match r.transitions {
                 Some(false) => "off".to_string(),
                 // The sign blueprint's bits move by their own rule, named by the variant.
-                None if r.variant.starts_with("rbe-sign") => format!("- ({})", r.variant),
+                None if r.variant.starts_with("rbe-sign")
+                    || r.variant.starts_with("rbe-ternary") =>
+                {
+                    format!("- ({})", r.variant)
+                }
                 _ => "on".to_string(),
             },
             r.dense_median_ns.map_or("-".into(), ns),
+            bound(dense_of(r)),
             ns(r.median_ns),
+            bound(Some(r)),
             r.speedup_vs_dense
                 .map_or("-".into(), |s| format!("{s:.2}x")),
         )
