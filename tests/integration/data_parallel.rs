@@ -20,31 +20,27 @@ use burn::data::dataloader::split::split_dataloader;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::InMemDataset;
 use burn::module::AutodiffModule;
-use burn::nn::Relu;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsAccumulator, Optimizer};
 use burn::prelude::*;
 use burn::train::{
-    ClassificationOutput, ExecutionStrategy, InferenceStep, Interrupter, Learner,
-    LearningComponentsMarker, MultiDeviceOptim, SupervisedTraining, TrainOutput, TrainStep,
+    ExecutionStrategy, Interrupter, Learner, LearningComponentsMarker, MultiDeviceOptim,
+    SupervisedTraining, TrainStep,
 };
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use rbe::{
-    BitTraining, BopConfig, PaperFormat, RbeAutodiffBackend, RbeBackend, RbeLinear,
-    RbeLinearConfig, RbeOptimizer, SeedFormat, SignFormat, TernaryFormat,
+    BitTraining, BopConfig, PaperFormat, RbeAutodiffBackend, RbeBackend, RbeLinearConfig,
+    RbeOptimizer, SeedFormat, SignFormat, TernaryFormat,
 };
 use rbe_examples::parallel::{DataParallel, FaultInjection, Fingerprint, ParallelError};
 use std::sync::Arc;
+
+use crate::blobs::{Batch, BlobBatcher, CLASSES, Classifier, DIM, HIDDEN, Item, all_seeds, blobs};
 
 type B = Autodiff<Flex>;
 type Optim<B> = RbeOptimizer<OptimizerAdaptor<Adam, Classifier<B>, B>>;
 type Components = LearningComponentsMarker<B, f64, Classifier<B>, Optim<B>>;
 type Loader<B> = Arc<dyn DataLoader<B, Batch<B>>>;
 
-const DIM: usize = 32;
-const CLASSES: usize = 4;
 const LR: f64 = 3e-2;
 const EPOCHS: usize = 2;
 const BATCH: usize = 32;
@@ -53,104 +49,15 @@ const BATCH: usize = 32;
 const TRAIN_ITEMS: usize = 513;
 const STEPS_PER_EPOCH: usize = 8;
 
-#[derive(Module, Debug)]
-struct Classifier<B: Backend> {
-    hidden: RbeLinear<B>,
-    head: RbeLinear<B>,
-    activation: Relu,
-}
-
-impl<B: RbeBackend> Classifier<B> {
-    /// 4x4 blocks (16 cells): within the sign blueprint's and the ternary format's 64.
-    fn new(format: SeedFormat, device: &B::Device) -> Self {
-        let layer = |d_input, d_output| {
-            RbeLinearConfig::new(d_input, d_output)
-                .with_block_size(4)
-                .with_format(format)
-                .init(device)
-        };
-        Self {
-            hidden: layer(DIM, 64),
-            head: layer(64, CLASSES),
-            activation: Relu::new(),
-        }
-    }
-
-    /// # Shapes
-    /// - `x`: `[batch, DIM]`, `targets`: `[batch]`
-    fn classify(&self, x: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> ClassificationOutput<B> {
-        let logits = self
-            .head
-            .forward(self.activation.forward(self.hidden.forward(x)));
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), targets.clone());
-        ClassificationOutput::new(loss, logits, targets)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Item {
-    x: [f32; DIM],
-    label: usize,
-}
-
-#[derive(Clone, Debug)]
-struct Batch<B: Backend> {
-    x: Tensor<B, 2>,
-    targets: Tensor<B, 1, Int>,
-}
-
-#[derive(Clone, Default)]
-struct BlobBatcher;
-
-impl<B: Backend> Batcher<B, Item, Batch<B>> for BlobBatcher {
-    fn batch(&self, items: Vec<Item>, device: &B::Device) -> Batch<B> {
-        let n = items.len();
-        let x: Vec<f32> = items.iter().flat_map(|i| i.x).collect();
-        let labels: Vec<i64> = items.iter().map(|i| i.label as i64).collect();
-        Batch {
-            x: Tensor::from_data(TensorData::new(x, [n, DIM]), device),
-            targets: Tensor::from_data(TensorData::new(labels, [n]), device),
-        }
-    }
-}
-
-impl<B: RbeAutodiffBackend> TrainStep for Classifier<B> {
-    type Input = Batch<B>;
-    type Output = ClassificationOutput<B>;
-
-    fn step(&self, batch: Batch<B>) -> TrainOutput<ClassificationOutput<B>> {
-        let item = self.classify(batch.x, batch.targets);
-        TrainOutput::new(self, item.loss.backward(), item)
-    }
-}
-
-impl<B: RbeBackend> InferenceStep for Classifier<B> {
-    type Input = Batch<B>;
-    type Output = ClassificationOutput<B>;
-
-    fn step(&self, batch: Batch<B>) -> ClassificationOutput<B> {
-        self.classify(batch.x, batch.targets)
-    }
-}
-
-/// Four well-separated Gaussian blobs.
-fn blobs(n: usize, seed: u64) -> Vec<Item> {
-    let mut rng = StdRng::seed_from_u64(0);
-    let centres: Vec<[f32; DIM]> = (0..CLASSES)
-        .map(|_| std::array::from_fn(|_| rng.random_range(-1.0..1.0)))
-        .collect();
-    let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|k| {
-            let label = k % CLASSES;
-            Item {
-                x: std::array::from_fn(|d| centres[label][d] + rng.random_range(-0.3..0.3)),
-                label,
-            }
-        })
-        .collect()
+/// A classifier in `format`: 4x4 blocks (16 cells), within the sign blueprint's and the
+/// ternary format's 64.
+fn classifier<B: RbeBackend>(format: SeedFormat, device: &B::Device) -> Classifier<B> {
+    let config = |d_input, d_output| {
+        RbeLinearConfig::new(d_input, d_output)
+            .with_block_size(4)
+            .with_format(format)
+    };
+    Classifier::new(&config(DIM, HIDDEN), &config(HIDDEN, CLASSES), device)
 }
 
 /// A fresh, shuffling training loader: built the same way twice, it cuts and shuffles its
@@ -178,13 +85,6 @@ where
         .unwrap()
 }
 
-fn all_seeds<B: Backend>(model: &Classifier<B>) -> Vec<rbe::Packed128> {
-    [&model.hidden, &model.head]
-        .iter()
-        .flat_map(|layer| layer.seeds_packed().unwrap())
-        .collect()
-}
-
 /// The five formats and bit rules.
 fn paper(transitions: bool) -> SeedFormat {
     SeedFormat::Paper(PaperFormat::new().with_transitions_enabled(transitions))
@@ -201,7 +101,7 @@ fn ternary() -> SeedFormat {
 /// A classifier in `format` on Flex, drawn once so that every run of a test starts from it.
 fn initial(format: SeedFormat) -> Classifier<B> {
     B::seed(&FlexDevice, 3);
-    Classifier::new(format, &FlexDevice)
+    classifier(format, &FlexDevice)
 }
 
 /// What a data-parallel run left.
@@ -718,7 +618,7 @@ fn ddp_replicas_agree_on_wgpu() {
         return;
     };
     W::seed(&device, 3);
-    let start = Classifier::<W>::new(paper(true), &device);
+    let start = classifier::<W>(paper(true), &device);
     let bits_before = all_seeds(&start);
     let run = train_on("wgpu", start, vec![device; 2], None, Interrupter::new(), 1);
     run.result.unwrap();

@@ -8,123 +8,21 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::InMemDataset;
 use burn::module::AutodiffModule;
-use burn::nn::Relu;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::record::CompactRecorder;
-use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
-};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rbe::{RbeAutodiffBackend, RbeBackend, RbeLinear, RbeLinearConfig, RbeOptimizer};
+use burn::train::{Learner, SupervisedTraining};
+use rbe::{RbeAutodiffBackend, RbeBackend, RbeLinearConfig, RbeOptimizer};
 
-const DIM: usize = 32;
-const CLASSES: usize = 4;
+use crate::blobs::{Batch, BlobBatcher, CLASSES, Classifier, DIM, HIDDEN, all_seeds, blobs};
 
-#[derive(Module, Debug)]
-struct Classifier<B: Backend> {
-    hidden: RbeLinear<B>,
-    head: RbeLinear<B>,
-    activation: Relu,
-}
-
-impl<B: RbeBackend> Classifier<B> {
-    fn new(device: &B::Device) -> Self {
-        Self {
-            hidden: RbeLinearConfig::new(DIM, 64)
-                .with_block_size(4)
-                .init(device),
-            head: RbeLinearConfig::new(64, CLASSES)
-                .with_block_size(2)
-                .init(device),
-            activation: Relu::new(),
-        }
-    }
-
-    /// # Shapes
-    /// - `x`: `[batch, DIM]`, `targets`: `[batch]`
-    fn classify(&self, x: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> ClassificationOutput<B> {
-        let logits = self
-            .head
-            .forward(self.activation.forward(self.hidden.forward(x)));
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), targets.clone());
-        ClassificationOutput::new(loss, logits, targets)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Item {
-    x: [f32; DIM],
-    label: usize,
-}
-
-#[derive(Clone, Debug)]
-struct Batch<B: Backend> {
-    x: Tensor<B, 2>,
-    targets: Tensor<B, 1, Int>,
-}
-
-#[derive(Clone, Default)]
-struct BlobBatcher;
-
-impl<B: Backend> Batcher<B, Item, Batch<B>> for BlobBatcher {
-    fn batch(&self, items: Vec<Item>, device: &B::Device) -> Batch<B> {
-        let n = items.len();
-        let x: Vec<f32> = items.iter().flat_map(|i| i.x).collect();
-        let labels: Vec<i64> = items.iter().map(|i| i.label as i64).collect();
-        Batch {
-            x: Tensor::from_data(TensorData::new(x, [n, DIM]), device),
-            targets: Tensor::from_data(TensorData::new(labels, [n]), device),
-        }
-    }
-}
-
-impl<B: RbeAutodiffBackend> TrainStep for Classifier<B> {
-    type Input = Batch<B>;
-    type Output = ClassificationOutput<B>;
-
-    fn step(&self, batch: Batch<B>) -> TrainOutput<ClassificationOutput<B>> {
-        let item = self.classify(batch.x, batch.targets);
-        TrainOutput::new(self, item.loss.backward(), item)
-    }
-}
-
-impl<B: RbeBackend> InferenceStep for Classifier<B> {
-    type Input = Batch<B>;
-    type Output = ClassificationOutput<B>;
-
-    fn step(&self, batch: Batch<B>) -> ClassificationOutput<B> {
-        self.classify(batch.x, batch.targets)
-    }
-}
-
-/// Four well-separated Gaussian blobs.
-fn blobs(n: usize, seed: u64) -> Vec<Item> {
-    let mut rng = StdRng::seed_from_u64(0);
-    let centres: Vec<[f32; DIM]> = (0..CLASSES)
-        .map(|_| std::array::from_fn(|_| rng.random_range(-1.0..1.0)))
-        .collect();
-    let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|k| {
-            let label = k % CLASSES;
-            Item {
-                x: std::array::from_fn(|d| centres[label][d] + rng.random_range(-0.3..0.3)),
-                label,
-            }
-        })
-        .collect()
-}
-
-fn all_seeds<B: Backend>(model: &Classifier<B>) -> Vec<rbe::Packed128> {
-    [&model.hidden, &model.head]
-        .iter()
-        .flat_map(|layer| layer.seeds_packed().unwrap())
-        .collect()
+/// The classifier these tests train: paper-format layers, 4x4 and 2x2 blocks.
+fn classifier<B: RbeBackend>(device: &B::Device) -> Classifier<B> {
+    Classifier::new(
+        &RbeLinearConfig::new(DIM, HIDDEN).with_block_size(4),
+        &RbeLinearConfig::new(HIDDEN, CLASSES).with_block_size(2),
+        device,
+    )
 }
 
 fn eval_loss<B: RbeBackend>(model: &Classifier<B>, device: &B::Device) -> f32 {
@@ -146,7 +44,7 @@ where
     B::InnerBackend: RbeBackend,
 {
     B::seed(device, 3);
-    let model = Classifier::<B>::new(device);
+    let model = classifier::<B>(device);
     let before_loss = eval_loss(&model.valid(), device);
     let bits_before = all_seeds(&model);
 
@@ -186,7 +84,7 @@ where
 
     if checkpoints {
         let path = dir.join("checkpoint").join(format!("model-{EPOCHS}"));
-        let fresh = Classifier::<B::InnerBackend>::new(device);
+        let fresh = classifier::<B::InnerBackend>(device);
         let loaded = rbe::load_checked(fresh, &path, &CompactRecorder::new(), device)
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
         assert_eq!(

@@ -2,6 +2,7 @@
 //! test binary (each test binary links all of Burn, so there is only this one).
 
 mod backends;
+mod blobs;
 mod compress;
 mod data_parallel;
 mod learner;
