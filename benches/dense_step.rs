@@ -29,7 +29,8 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
 #[allow(dead_code)] // Each bench binary uses a different part of the shared code.
 mod common;
@@ -39,7 +40,7 @@ use common::grid::{self, Effort};
 use common::matmul_rate::{self, SIDE};
 use common::results::{Case, Results};
 use common::schema::{BackendInfo, ComputeBound};
-use common::timing::{self, measure};
+use common::timing::{self, Stats, measure};
 
 type Ad<B> = burn::backend::Autodiff<B>;
 
@@ -128,6 +129,51 @@ fn on_autodiff<B: Backend>(target: &Target<B>) -> Target<Ad<B>> {
     }
 }
 
+/// Times the phases of one model's step, recording each against its compute bound.
+struct Phases<'r, 'g, 'c, B: BenchBackend> {
+    results: &'r mut Results,
+    group: &'g mut BenchmarkGroup<'c, WallTime>,
+    effort: Effort,
+    device: B::Device,
+    model: &'static str,
+    d_input: usize,
+    d_output: usize,
+    /// The best dense multiply-adds per second of the run.
+    rate: f64,
+}
+
+impl<B: BenchBackend> Phases<'_, '_, '_, B> {
+    /// Times `call` as the phase `variant` of `macs` multiply-adds and records it.
+    fn time<O>(&mut self, variant: &str, macs: f64, call: impl FnMut(usize) -> O) {
+        let device = self.device.clone();
+        let stats: Option<Stats> = measure(
+            self.group,
+            &format!("{}/{variant}", self.model),
+            &self.effort,
+            || sync::<B>(&device),
+            call,
+        );
+        let Some(stats) = stats else { return };
+        let case = Case {
+            variant: variant.into(),
+            d_input: self.d_input,
+            d_output: self.d_output,
+            batch: BATCH,
+            block: None,
+        };
+        let r = self.results.push(&case, stats, None, None);
+        r.model = Some(self.model.into());
+        r.macs = Some(macs);
+        let bound_ns = macs / self.rate * 1e9;
+        r.compute_bound = Some(ComputeBound {
+            dense_macs_per_second: self.rate,
+            dense_rate_case: format!("matmul {SIDE}x{SIDE}x{SIDE}"),
+            bound_ns,
+            ratio: stats.median_ns / bound_ns,
+        });
+    }
+}
+
 struct DenseStep<'a> {
     criterion: &'a mut Criterion,
     effort: Effort,
@@ -138,7 +184,6 @@ impl PerBackend for DenseStep<'_> {
         let effort = self.effort;
         let mut results = Results::new("dense_step", info, &effort);
         let mut group = timing::group(self.criterion, &format!("{}-dense-step", B::NAME), &effort);
-        let wait = || sync::<B>(&device);
         let rate = matmul_rate::best::<B>(&device);
         eprintln!(
             "[{}] dense matmul {SIDE}^3: {:.1} G multiply-adds/s",
@@ -172,25 +217,15 @@ impl PerBackend for DenseStep<'_> {
             let (d_input, d_output) =
                 (shapes.layers[0].0, shapes.layers.last().expect("a layer").1);
             let fwd = shapes.forward_macs();
-            let mut record = |variant: &str, stats: Option<timing::Stats>, macs: f64| {
-                let Some(stats) = stats else { return };
-                let case = Case {
-                    variant: variant.into(),
-                    d_input,
-                    d_output,
-                    batch: BATCH,
-                    block: None,
-                };
-                let r = results.push(&case, stats, None, None);
-                r.model = Some(shapes.name.into());
-                r.macs = Some(macs);
-                let bound_ns = macs / rate * 1e9;
-                r.compute_bound = Some(ComputeBound {
-                    dense_macs_per_second: rate,
-                    dense_rate_case: format!("matmul {SIDE}x{SIDE}x{SIDE}"),
-                    bound_ns,
-                    ratio: stats.median_ns / bound_ns,
-                });
+            let mut phases = Phases::<B> {
+                results: &mut results,
+                group: &mut group,
+                effort,
+                device: device.clone(),
+                model: shapes.name,
+                d_input,
+                d_output,
+                rate,
             };
 
             // The products of one step with the layouts autodiff gives them.
@@ -199,75 +234,42 @@ impl PerBackend for DenseStep<'_> {
                 .flatten()
                 .map(|l| l.weight.val())
                 .collect();
-            let matmuls = measure(
-                &mut group,
-                &format!("{}/dense-matmuls", shapes.name),
-                &effort,
-                wait,
-                |_| {
-                    let mut outs = Vec::new();
-                    let mut h = x.clone();
-                    for w in &weights {
-                        let y = h.clone().matmul(w.clone());
-                        // The backward's two products: into the input, and into the weight.
-                        outs.push(y.clone().matmul(w.clone().transpose()));
-                        outs.push(h.transpose().matmul(y.clone()));
-                        h = y;
-                    }
-                    outs
-                },
-            );
-            record("dense-matmuls", matmuls, 3.0 * fwd);
-            let inner_fwd = measure(
-                &mut group,
-                &format!("{}/dense-forward-inner", shapes.name),
-                &effort,
-                wait,
-                |_| inner.loss(x.clone(), target.clone()),
-            );
-            record("dense-forward-inner", inner_fwd, fwd);
-            let ad_fwd = measure(
-                &mut group,
-                &format!("{}/dense-forward", shapes.name),
-                &effort,
-                wait,
-                |_| {
-                    model
-                        .as_ref()
-                        .expect("a model")
-                        .loss(x_ad.clone(), target_ad.clone())
-                },
-            );
-            record("dense-forward", ad_fwd, fwd);
-            let backward = measure(
-                &mut group,
-                &format!("{}/dense-backward", shapes.name),
-                &effort,
-                wait,
-                |_| {
-                    model
-                        .as_ref()
-                        .expect("a model")
-                        .loss(x_ad.clone(), target_ad.clone())
-                        .backward()
-                },
-            );
-            record("dense-backward", backward, 3.0 * fwd);
-            let step = measure(
-                &mut group,
-                &format!("{}/dense-step", shapes.name),
-                &effort,
-                wait,
-                |_| {
-                    let current = model
-                        .take()
-                        .expect("the model is put back after every step");
-                    let loss = current.loss(x_ad.clone(), target_ad.clone());
-                    let grads = GradientsParams::from_grads(loss.backward(), &current);
-                    model = Some(optim.step(LEARNING_RATE, current, grads));
-                },
-            );
-            record("dense-step", step, 3.0 * fwd);
+            phases.time("dense-matmuls", 3.0 * fwd, |_| {
+                let mut outs = Vec::new();
+                let mut h = x.clone();
+                for w in &weights {
+                    let y = h.clone().matmul(w.clone());
+                    // The backward's two products: into the input, and into the weight.
+                    outs.push(y.clone().matmul(w.clone().transpose()));
+                    outs.push(h.transpose().matmul(y.clone()));
+                    h = y;
+                }
+                outs
+            });
+            phases.time("dense-forward-inner", fwd, |_| {
+                inner.loss(x.clone(), target.clone())
+            });
+            phases.time("dense-forward", fwd, |_| {
+                model
+                    .as_ref()
+                    .expect("a model")
+                    .loss(x_ad.clone(), target_ad.clone())
+            });
+            phases.time("dense-backward", 3.0 * fwd, |_| {
+                model
+                    .as_ref()
+                    .expect("a model")
+                    .loss(x_ad.clone(), target_ad.clone())
+                    .backward()
+            });
+            phases.time("dense-step", 3.0 * fwd, |_| {
+                let current = model
+                    .take()
+                    .expect("the model is put back after every step");
+                let loss = current.loss(x_ad.clone(), target_ad.clone());
+                let grads = GradientsParams::from_grads(loss.backward(), &current);
+                model = Some(optim.step(LEARNING_RATE, current, grads));
+            });
         }
         group.finish();
         results.write();
