@@ -39,7 +39,7 @@ use common::backends::{BenchBackend, PerBackend, for_each_selected, sync};
 use common::grid::{self, Effort};
 use common::matmul_rate::{self, SIDE};
 use common::results::{Case, Results};
-use common::schema::{BackendInfo, ComputeBound};
+use common::schema::BackendInfo;
 use common::timing::{self, Stats, measure};
 
 type Ad<B> = burn::backend::Autodiff<B>;
@@ -164,13 +164,7 @@ impl<B: BenchBackend> Phases<'_, '_, '_, B> {
         let r = self.results.push(&case, stats, None, None);
         r.model = Some(self.model.into());
         r.macs = Some(macs);
-        let bound_ns = macs / self.rate * 1e9;
-        r.compute_bound = Some(ComputeBound {
-            dense_macs_per_second: self.rate,
-            dense_rate_case: format!("matmul {SIDE}x{SIDE}x{SIDE}"),
-            bound_ns,
-            ratio: stats.median_ns / bound_ns,
-        });
+        r.compute_bound = Some(matmul_rate::bound(macs, self.rate, stats.median_ns));
     }
 }
 

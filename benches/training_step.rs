@@ -219,6 +219,15 @@ enum Scheme {
     Ternary,
 }
 
+/// Multiply-adds of one dense training step over `layers` (`(d_input, d_output)` each):
+/// three products per layer, forward, `dL/dx` and `dL/dW`.
+fn dense_step_macs(layers: &[(usize, usize)], batch: usize) -> f64 {
+    layers
+        .iter()
+        .map(|&(d_in, d_out)| 3.0 * common::bound::dense_macs(batch, d_in, d_out))
+        .sum()
+}
+
 /// One RBE configuration of a model.
 #[derive(Debug, Clone, Copy)]
 struct RbeVariant {
@@ -265,9 +274,7 @@ impl RbeVariant {
                         .expect("the bench's blocks fit its layers");
                     3.0 * common::bound::rbe_macs(&layout, batch)
                 }
-                Scheme::Sign(_) | Scheme::Ternary => {
-                    3.0 * common::bound::dense_macs(batch, d_in, d_out)
-                }
+                Scheme::Sign(_) | Scheme::Ternary => dense_step_macs(&[(d_in, d_out)], batch),
             })
             .sum()
     }
@@ -397,13 +404,7 @@ struct Section<'r, 'g, 'c, B: BenchBackend> {
 impl<B: BenchBackend> Section<'_, '_, '_, B> {
     /// The compute bound of a step of `macs` multiply-adds that took `stats`.
     fn bound(&self, macs: f64, stats: &Stats) -> ComputeBound {
-        let bound_ns = macs / self.rate * 1e9;
-        ComputeBound {
-            dense_macs_per_second: self.rate,
-            dense_rate_case: format!("matmul {0}x{0}x{0}", common::matmul_rate::SIDE),
-            bound_ns,
-            ratio: stats.median_ns / bound_ns,
-        }
+        common::matmul_rate::bound(macs, self.rate, stats.median_ns)
     }
 
     fn case(&self, variant: &str, block: Option<usize>) -> Case {
@@ -433,12 +434,7 @@ impl<B: BenchBackend> Section<'_, '_, '_, B> {
             optim,
             data,
         )?;
-        let macs = 3.0
-            * self
-                .layers
-                .iter()
-                .map(|&(i, o)| common::bound::dense_macs(self.batch, i, o))
-                .sum::<f64>();
+        let macs = dense_step_macs(&self.layers, self.batch);
         let bound = self.bound(macs, &stats);
         let record = self.results.push(&case, stats, None, None);
         record.model = Some(self.model.clone());

@@ -5,6 +5,7 @@
 use burn::tensor::{Distribution, Tensor};
 
 use super::backends::{BenchBackend, sync};
+use super::schema::ComputeBound;
 
 /// Side of the product: `[n, n] x [n, n]`.
 pub const SIDE: usize = 1024;
@@ -28,4 +29,16 @@ pub fn best<B: BenchBackend>(device: &B::Device) -> f64 {
             rate
         })
         .fold(0.0, f64::max)
+}
+
+/// The compute bound of a call of `macs` multiply-adds that took `median_ns`, at `rate`
+/// (what [`best`] measured in the same run).
+pub fn bound(macs: f64, rate: f64, median_ns: f64) -> ComputeBound {
+    let bound_ns = macs / rate * 1e9;
+    ComputeBound {
+        dense_macs_per_second: rate,
+        dense_rate_case: format!("matmul {SIDE}x{SIDE}x{SIDE}"),
+        bound_ns,
+        ratio: median_ns / bound_ns,
+    }
 }

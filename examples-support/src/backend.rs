@@ -142,10 +142,10 @@ impl std::fmt::Display for DevicesError {
                 asked,
                 offered,
             } => {
-                let what = if *kind == BackendKind::Cuda {
-                    "GPUs on this machine"
-                } else {
+                let what = if kind.replicas_share_one_device() {
                     "logical devices (its one device, once per hardware thread of this host)"
+                } else {
+                    "GPUs on this machine"
                 };
                 write!(
                     f,
@@ -160,9 +160,10 @@ impl std::fmt::Display for DevicesError {
 impl std::error::Error for DevicesError {}
 
 impl BackendKind {
-    /// Whether the backend computes on the host CPU (Flex, NdArray).
-    pub fn is_host(self) -> bool {
-        matches!(self, Self::Flex | Self::Ndarray)
+    /// Whether several replicas train on the backend's one device listed several times
+    /// (see [`devices`]), rather than on several devices of its own (CUDA).
+    pub fn replicas_share_one_device(self) -> bool {
+        self != Self::Cuda
     }
 }
 
@@ -188,19 +189,13 @@ pub fn devices<B: burn::tensor::backend::Backend>(
         1 => return Ok(vec![default.clone()]),
         _ => {}
     }
-    if kind.is_host() || matches!(kind, BackendKind::Wgpu | BackendKind::WgpuCube) {
-        let offered = std::thread::available_parallelism().map_or(1, usize::from);
-        if n > offered {
-            return Err(DevicesError::TooMany {
-                kind,
-                asked: n,
-                offered,
-            });
-        }
-        return Ok(vec![default.clone(); n]);
-    }
+    let shared = kind.replicas_share_one_device();
     let type_id = default.id().type_id;
-    let offered = B::device_count(type_id);
+    let offered = if shared {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        B::device_count(type_id)
+    };
     if n > offered {
         return Err(DevicesError::TooMany {
             kind,
@@ -208,7 +203,11 @@ pub fn devices<B: burn::tensor::backend::Backend>(
             offered,
         });
     }
-    Ok((0..n)
-        .map(|i| B::Device::from_id(DeviceId::new(type_id, i as u16)))
-        .collect())
+    Ok(if shared {
+        vec![default.clone(); n]
+    } else {
+        (0..n)
+            .map(|i| B::Device::from_id(DeviceId::new(type_id, i as u16)))
+            .collect()
+    })
 }

@@ -19,7 +19,7 @@ use rbe_burn::RbeBackend;
 use super::data::{DataDir, IMAGE_PIXELS, Mnist};
 use super::model::{Mlp, ModelConfig, ModelError, ModelKind, NUM_CLASSES, dense_linear};
 use super::report::{EncodeRelError, InitFromSummary, ReportInputs, RunReport, reset_peak_rss};
-use super::run::{EVAL_BATCH, note_earlier_model};
+use super::run::{EVAL_BATCH, note_earlier_model, note_kept_model};
 use super::training::{self, InitFromMismatch, Parallelism, TrainError, TrainingConfig};
 use crate::backend::{BackendJob, BackendKind};
 use crate::layer::Layer;
@@ -105,14 +105,7 @@ impl BackendJob for InitFromJob {
                 &artifact_dir,
                 &placement,
             )
-            .inspect_err(|err| {
-                if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
-                    eprintln!(
-                        "note: {} still holds the earlier run's model",
-                        path.display()
-                    );
-                }
-            })?;
+            .inspect_err(|err| note_kept_model(err, &earlier))?;
             (trained.model, Some(trained.seconds_per_epoch))
         };
         let final_test = test(&model);

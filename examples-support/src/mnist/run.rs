@@ -49,14 +49,7 @@ impl BackendJob for TrainJob {
         let earlier = note_earlier_model::<B>(&artifact_dir, artifact_flag);
         let data = Mnist::load(&data_dir)?;
         let trained = training::train_on::<Autodiff<B>>(&config, &data, &artifact_dir, &placement)
-            .inspect_err(|err| {
-                if let (TrainError::Diverged { .. }, Some(path)) = (err, &earlier) {
-                    eprintln!(
-                        "note: {} still holds the earlier run's model",
-                        path.display()
-                    );
-                }
-            })?;
+            .inspect_err(|err| note_kept_model(err, &earlier))?;
         let model = trained.model;
 
         let valid = config.holdout_range().map(|range| {
@@ -107,6 +100,17 @@ pub(crate) fn note_earlier_model<B: Backend>(
         artifact_dir.display()
     );
     Some(earlier)
+}
+
+/// Says on stderr that `earlier` (from [`note_earlier_model`]) is still there when `err`
+/// stopped training before anything was saved over it.
+pub(crate) fn note_kept_model(err: &TrainError, earlier: &Option<PathBuf>) {
+    if let (TrainError::Diverged { .. }, Some(path)) = (err, earlier) {
+        eprintln!(
+            "note: {} still holds the earlier run's model",
+            path.display()
+        );
+    }
 }
 
 /// Reloads a model saved by [`TrainJob`] and evaluates it on the test images.
