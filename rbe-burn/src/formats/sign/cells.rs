@@ -91,12 +91,17 @@ pub(crate) fn inside_words<B: Backend, const WORDS: usize>(
     word_bits: impl Fn(u64) -> [i32; WORDS],
     device: &B::Device,
 ) -> Option<Tensor<B, 2, Int>> {
-    let n = layout.num_blocks();
-    let masks: Vec<u64> = (0..n).map(|s| valid_mask(layout, s)).collect();
-    if masks.iter().all(|&m| m == u64::MAX) {
+    // Every mask is whole exactly when the blocks hold all 64 cells and tile the matrix.
+    let whole = layout.block_rows * layout.block_cols == SIGN_CELLS
+        && layout.rows.is_multiple_of(layout.block_rows)
+        && layout.cols.is_multiple_of(layout.block_cols);
+    if whole {
         return None;
     }
-    let words: Vec<i32> = masks.into_iter().flat_map(word_bits).collect();
+    let n = layout.num_blocks();
+    let words: Vec<i32> = (0..n)
+        .flat_map(|s| word_bits(valid_mask(layout, s)))
+        .collect();
     Some(Tensor::from_data(
         TensorData::new(words, [n, WORDS]),
         device,
