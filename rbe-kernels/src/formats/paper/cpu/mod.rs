@@ -22,6 +22,7 @@ mod backward;
 mod basis;
 mod coefficients;
 mod decode;
+mod fast_math;
 mod forward;
 mod transitions;
 
