@@ -197,6 +197,89 @@ impl TernarySeeds {
     }
 }
 
+/// Seeds' floats and latent weights for the straight-through bit derivations, with the exact
+/// expected bits of each format: `alpha >= 0` (a tenth of the blocks exactly 0), `mu`
+/// random; a third of the latent weights sit exactly on a threshold (`mu`, `±alpha / 2`)
+/// or one f32 step beside it, where a `>` written for a `>=` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatentCase {
+    /// `[n, 2]`: `(alpha, mu)` per block (the ternary format ignores `mu`).
+    pub coords: Vec<f32>,
+    /// `[n, 64]`: the latent weight of every cell, those beyond a block's cells included.
+    pub latent: Vec<f32>,
+}
+
+impl LatentCase {
+    /// One block of random floats and 64 latent weights per block of `layout`.
+    pub fn random(rng: &mut StdRng, layout: &BlockLayout) -> Self {
+        let n = layout.num_blocks();
+        let mut case = Self {
+            coords: Vec::with_capacity(2 * n),
+            latent: Vec::with_capacity(SIGN_CELLS * n),
+        };
+        for _ in 0..n {
+            let alpha = if rng.random_bool(0.1) {
+                0.0
+            } else {
+                rng.random_range(0.0f32..2.0)
+            };
+            let mu = rng.random_range(-0.5f32..0.5);
+            case.coords.extend([alpha, mu]);
+            for _ in 0..SIGN_CELLS {
+                let on = match rng.random_range(0..3) {
+                    0 => mu,
+                    1 => alpha * 0.5,
+                    _ => -(alpha * 0.5),
+                };
+                let latent = match rng.random_range(0..6) {
+                    0 => on,
+                    1 => on.next_up(),
+                    2 => on.next_down(),
+                    _ => rng.random_range(-2.0f32..2.0),
+                };
+                case.latent.push(latent);
+            }
+        }
+        case
+    }
+
+    /// The sign blueprint's device bits by its reference rule,
+    /// [`crate::formats::sign::latent_to_seed`].
+    pub fn sign_bits(&self, layout: &BlockLayout) -> Vec<i32> {
+        (0..layout.num_blocks())
+            .flat_map(|s| {
+                let cells: [f64; SIGN_CELLS] =
+                    std::array::from_fn(|k| f64::from(self.latent[SIGN_CELLS * s + k]));
+                let (alpha, mu) = (self.coords[2 * s], self.coords[2 * s + 1]);
+                let mask = crate::formats::sign::valid_mask(layout, s);
+                let seed = crate::formats::sign::latent_to_seed(&cells, mask, alpha, mu)
+                    .expect("finite alpha and mu");
+                split_hi(seed.hi)
+            })
+            .collect()
+    }
+
+    /// The ternary format's device codes by its reference rule,
+    /// [`crate::formats::ternary::nearest_level`] per cell inside the matrix.
+    pub fn ternary_bits(&self, layout: &BlockLayout) -> Vec<i32> {
+        (0..layout.num_blocks())
+            .flat_map(|s| {
+                let alpha = f64::from(self.coords[2 * s]);
+                let mask = crate::formats::sign::valid_mask(layout, s);
+                let codes: [u8; TERNARY_CELLS] = std::array::from_fn(|k| {
+                    let latent = f64::from(self.latent[TERNARY_CELLS * s + k]);
+                    match (mask >> k & 1, ternary::nearest_level(latent, alpha)) {
+                        (1, 1) => 1,
+                        (1, -1) => 2,
+                        _ => 0,
+                    }
+                });
+                ternary::codes_to_words(&codes)
+            })
+            .collect()
+    }
+}
+
 /// `hi` as the layers' bits tensor holds it: `(hi[63:32], hi[31:0])` as i32 bit patterns.
 fn split_hi(hi: u64) -> [i32; 2] {
     [(hi >> 32) as u32 as i32, hi as u32 as i32]

@@ -102,4 +102,13 @@ impl<B: RbeBackend, C: CheckpointStrategy> RbeBackend for Autodiff<B, C> {
         // Inspection only: the decoded matrix is a non-differentiable leaf.
         Self::from_inner(B::rbe_decode(coords.primitive, bits, spec))
     }
+
+    fn rbe_bits_from_latent(
+        latent: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> IntTensor<Self> {
+        // Bits carry no gradient: the latent weights receive theirs through the forward.
+        B::rbe_bits_from_latent(latent.primitive, coords.primitive, spec)
+    }
 }

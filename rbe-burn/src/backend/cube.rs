@@ -7,11 +7,12 @@
 //! returns, which is its purpose.
 //!
 //! Launches per call (see each format's kernel module): paper format, closed-form forward
-//! 2, CORDIC forward 1, backward 3 to 6; sign blueprint, forward 1, backward 1 or 2.
+//! 2, CORDIC forward 1, backward 3 to 6; sign blueprint, forward 1, backward 1 or 2; the
+//! straight-through bits of the sign and ternary formats 1.
 //! A format without a decode kernel decodes with its tensor-op layer.
 
-use burn::tensor::Shape;
 use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{Shape, TensorPrimitive};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeBackend, CubeRuntime, FloatElement, IntElement, element::BoolElement};
@@ -120,6 +121,43 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
                 burn::tensor::Tensor::from_primitive(bits),
                 &spec.layout,
             ),
+        }
+    }
+
+    fn rbe_bits_from_latent(
+        latent: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> IntTensor<Self> {
+        let (latent, coords) = (into_contiguous(latent), into_contiguous(coords));
+        let int = I::dtype();
+        let dtypes = KernelDtypes {
+            float: latent.dtype.into(),
+            int: int.into(),
+        };
+        let derived = spec.format.cube_bits_from_latent(
+            &latent.client,
+            dtypes,
+            &handle(&latent),
+            &handle(&coords),
+            &spec.layout,
+        );
+        match derived {
+            Some(bits) => CubeTensor::new_contiguous(
+                latent.client.clone(),
+                latent.device.clone(),
+                Shape::from(bits.shape().to_vec()),
+                bits.handle,
+                int,
+            ),
+            None => spec
+                .format
+                .bits_from_latent::<Self>(
+                    burn::tensor::Tensor::from_primitive(TensorPrimitive::Float(latent)),
+                    burn::tensor::Tensor::from_primitive(TensorPrimitive::Float(coords)),
+                    &spec.layout,
+                )
+                .into_primitive(),
         }
     }
 }

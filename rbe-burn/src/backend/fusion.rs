@@ -10,7 +10,7 @@
 use std::marker::PhantomData;
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{DType, Shape};
+use burn::tensor::{DType, Element, Shape};
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
@@ -30,6 +30,8 @@ enum Primitive {
     Backward { spec: RbeSpec, grad_x: bool },
     /// Inputs `[coords, bits]`, outputs `[w]`.
     Decode(RbeSpec),
+    /// Inputs `[latent, coords]`, outputs `[bits]`.
+    BitsFromLatent(RbeSpec),
 }
 
 impl Primitive {
@@ -38,6 +40,7 @@ impl Primitive {
             Self::Forward(_) => "rbe_forward",
             Self::Backward { .. } => "rbe_backward",
             Self::Decode(_) => "rbe_decode",
+            Self::BitsFromLatent(_) => "rbe_bits_from_latent",
         }
     }
 }
@@ -83,6 +86,12 @@ impl<B: FusionBackend + RbeBackend> Operation<B::FusionRuntime> for RbeOp<B> {
                 let bits = handles.get_int_tensor::<B>(&inputs[1]);
                 let w = B::rbe_decode(coords, bits, spec);
                 handles.register_float_tensor::<B>(&outputs[0].id, w);
+            }
+            Primitive::BitsFromLatent(spec) => {
+                let latent = float(handles, 0);
+                let coords = float(handles, 1);
+                let bits = B::rbe_bits_from_latent(latent, coords, spec);
+                handles.register_int_tensor::<B>(&outputs[0].id, bits);
             }
         }
     }
@@ -173,5 +182,22 @@ impl<B: FusionBackend + RbeBackend> RbeBackend for Fusion<B> {
             coords.dtype,
         );
         register::<B>(Primitive::Decode(spec.clone()), vec![coords, bits], vec![w]).output()
+    }
+
+    fn rbe_bits_from_latent(
+        latent: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> IntTensor<Self> {
+        let bits = (
+            Shape::new([spec.layout.num_blocks(), spec.format.bit_words()]),
+            <B::IntElem as Element>::dtype(),
+        );
+        register::<B>(
+            Primitive::BitsFromLatent(spec.clone()),
+            vec![latent, coords],
+            vec![bits],
+        )
+        .output()
     }
 }

@@ -10,7 +10,7 @@ use std::ops::Deref;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{DType, Int, Tensor, TensorData, TensorMetadata};
+use burn::tensor::{DType, Int, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 
 use super::{RbeBackend, RbeGrads, RbeSpec};
 
@@ -45,6 +45,14 @@ macro_rules! rbe_backend_on_host {
             spec: &$crate::backend::RbeSpec,
         ) -> burn::tensor::ops::FloatTensor<Self> {
             $crate::backend::host::decode::<Self>(coords, bits, spec)
+        }
+
+        fn rbe_bits_from_latent(
+            latent: burn::tensor::ops::FloatTensor<Self>,
+            coords: burn::tensor::ops::FloatTensor<Self>,
+            spec: &$crate::backend::RbeSpec,
+        ) -> burn::tensor::ops::IntTensor<Self> {
+            $crate::backend::host::bits_from_latent::<Self>(latent, coords, spec)
         }
     };
 }
@@ -178,4 +186,38 @@ pub(crate) fn decode<B: HostBackend + RbeBackend>(
         .cpu_decode(layout, &B::floats(coords), &B::ints(bits))
         .expect(SPEC);
     B::float_from_data(TensorData::new(w, [layout.rows, layout.cols]), &device)
+}
+
+pub(crate) fn bits_from_latent<B: HostBackend + RbeBackend>(
+    latent: FloatTensor<B>,
+    coords: FloatTensor<B>,
+    spec: &RbeSpec,
+) -> IntTensor<B> {
+    let tensor_rule = |latent, coords| {
+        spec.format
+            .bits_from_latent::<B>(
+                Tensor::from_primitive(TensorPrimitive::Float(latent)),
+                Tensor::from_primitive(TensorPrimitive::Float(coords)),
+                &spec.layout,
+            )
+            .into_primitive()
+    };
+    if !(is_f32(&latent) && is_f32(&coords)) {
+        return tensor_rule(latent, coords);
+    }
+    let layout = &spec.layout;
+    let device = B::float_device(&latent);
+    let native = spec.format.cpu_bits_from_latent(
+        layout,
+        &B::floats(coords.clone()),
+        &B::floats(latent.clone()),
+    );
+    match native {
+        Some(bits) => {
+            let shape = [layout.num_blocks(), spec.format.bit_words()];
+            Tensor::<B, 2, Int>::from_data(TensorData::new(bits.expect(SPEC), shape), &device)
+                .into_primitive()
+        }
+        None => tensor_rule(latent, coords),
+    }
 }

@@ -1,4 +1,5 @@
-//! The backend extension: the RBE layer's forward, backward and decode as backend
+//! The backend extension: the RBE layer's forward, backward, decode and straight-through
+//! bit derivation as backend
 //! primitives, and their implementation for every backend a Burn 0.21 user runs, one file
 //! each.
 //!
@@ -26,7 +27,7 @@ mod ndarray;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorPrimitive};
 use rbe_kernels::{BlockLayout, DecodeCache, Grads};
 
 use crate::formats::{SeedFormat, Wanted};
@@ -135,6 +136,28 @@ pub trait RbeBackend: Backend {
             &spec.layout,
             spec.wanted(grad_x),
         )
+    }
+
+    /// The bits of a format trained straight-through, re-derived from its latent weights
+    /// ([`crate::formats::Format::bits_from_latent`], bit for bit). A layer runs it once per
+    /// forward after its latent weights changed, so the backends override it with one native
+    /// pass; the default is the format's tensor-op rule.
+    ///
+    /// # Shapes
+    /// - `latent`: `[n_blocks, spec.signal_width()]`, `coords`: `[n_blocks, 2]`
+    /// - returns `[n_blocks, words]`
+    fn rbe_bits_from_latent(
+        latent: FloatTensor<Self>,
+        coords: FloatTensor<Self>,
+        spec: &RbeSpec,
+    ) -> IntTensor<Self> {
+        spec.format
+            .bits_from_latent::<Self>(
+                Tensor::from_primitive(TensorPrimitive::Float(latent)),
+                Tensor::from_primitive(TensorPrimitive::Float(coords)),
+                &spec.layout,
+            )
+            .into_primitive()
     }
 
     /// The dense weight `[d_output, d_input]`, for inspection and tests only: layers never

@@ -170,6 +170,38 @@ pub trait Format: Copy + Debug + PartialEq + Send + Sync + 'static {
         layout: &BlockLayout,
     ) -> Tensor<B, 2, Int>;
 
+    /// [`Format::bits_from_latent`] by the native CPU kernel, on row-major f32 slices, bit for
+    /// bit the same; `None` for a format without a latent (the backend then runs the
+    /// tensor-op rule, which such a format never reaches).
+    ///
+    /// # Shapes
+    /// - `coords`: `[n_blocks, 2]`, `latent`: `[n_blocks, signal_width]`; returns
+    ///   `[n_blocks, BIT_WORDS]`
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    fn cpu_bits_from_latent(
+        &self,
+        layout: &BlockLayout,
+        coords: &[f32],
+        latent: &[f32],
+    ) -> Option<Result<Vec<i32>, KernelError>> {
+        let _ = (layout, coords, latent);
+        None
+    }
+
+    /// [`Format::bits_from_latent`] by a CubeCL kernel, bit for bit the same, in
+    /// `dtypes.int`; `None` for a format without one. Inputs are contiguous.
+    fn cube_bits_from_latent<R: CubeRuntime>(
+        &self,
+        client: &ComputeClient<R>,
+        dtypes: KernelDtypes,
+        latent: &TensorHandle<R>,
+        coords: &TensorHandle<R>,
+        layout: &BlockLayout,
+    ) -> Option<TensorHandle<R>> {
+        let _ = (client, dtypes, latent, coords, layout);
+        None
+    }
+
     /// The bit-training rule: `bits` moved by the `signal` of a backward, for the layer whose
     /// bits have the id `id`; `state` holds what rules keep across steps.
     ///
@@ -636,6 +668,29 @@ impl SeedFormat {
         bits: &[i32],
     ) -> Result<Vec<f32>, KernelError> {
         each_format!(self, f => f.cpu_decode(layout, coords, bits))
+    }
+
+    /// See [`Format::cpu_bits_from_latent`].
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    pub fn cpu_bits_from_latent(
+        &self,
+        layout: &BlockLayout,
+        coords: &[f32],
+        latent: &[f32],
+    ) -> Option<Result<Vec<i32>, KernelError>> {
+        each_format!(self, f => f.cpu_bits_from_latent(layout, coords, latent))
+    }
+
+    /// See [`Format::cube_bits_from_latent`].
+    pub fn cube_bits_from_latent<R: CubeRuntime>(
+        &self,
+        client: &ComputeClient<R>,
+        dtypes: KernelDtypes,
+        latent: &TensorHandle<R>,
+        coords: &TensorHandle<R>,
+        layout: &BlockLayout,
+    ) -> Option<TensorHandle<R>> {
+        each_format!(self, f => f.cube_bits_from_latent(client, dtypes, latent, coords, layout))
     }
 
     /// See [`Format::cube_forward`].

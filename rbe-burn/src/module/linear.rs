@@ -239,10 +239,11 @@ impl<B: RbeBackend> RbeLinear<B> {
     /// The dense weight `[d_output, d_input]` the seeds and residual stand for, for
     /// inspection and tests. Training never calls it.
     pub fn weight(&self) -> Tensor<B, 2> {
+        let spec = self.seeds.spec();
         let w = B::rbe_decode(
             self.seeds.coords().into_primitive().tensor(),
-            self.seeds.bits().into_primitive(),
-            &self.seeds.spec(),
+            self.seeds.op_bits(&spec).into_primitive(),
+            &spec,
         );
         let w = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(w));
         match &self.residual {
@@ -265,7 +266,7 @@ pub(crate) fn rbe_linear<B: RbeBackend>(
     let y = B::rbe_forward(
         x.into_primitive().tensor(),
         seeds.coords().into_primitive().tensor(),
-        seeds.bits().into_primitive(),
+        seeds.op_bits(spec).into_primitive(),
         seeds.probe().map(|p| p.into_primitive().tensor()),
         spec,
     );

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use rbe_kernels::{BlockLayout, DecodeCache, Packed128};
 
 use crate::RbeError;
-use crate::backend::RbeSpec;
+use crate::backend::{RbeBackend, RbeSpec};
 use crate::formats::SeedFormat;
 use crate::record::{RbeLayerHeader, RbeSeedsRecord, report_mismatch};
 use crate::trainable_param;
@@ -37,8 +37,9 @@ use crate::training::TransitionProbe;
 /// - **The bits' channel.** On an autodiff backend the module owns a float leaf that is
 ///   passed to the op and receives the bits' signal as its gradient: the transition probe,
 ///   or, for a format trained straight-through, the latent weights (a float parameter of
-///   their own that the optimizer trains; every [`Module::map`] re-derives the bits from
-///   them). Neither is saved. The module `training::probe` describes the whole flow.
+///   their own that the optimizer trains; after every [`Module::map`] the bits follow
+///   them: a forward derives them natively on its backend, any other reader by the
+///   format's tensor-op rule, bit for bit the same). Neither is saved. The module `training::probe` describes the whole flow.
 /// - **The decoded seeds.** The module owns a [`DecodeCache`] shared by its clones: a CPU
 ///   backend decodes the seeds into it once and reuses the decode until the seeds change.
 #[derive(Debug, Clone)]
@@ -235,6 +236,24 @@ impl<B: Backend> RbeSeeds<B> {
         self.latent().or_else(|| self.probe.op_input())
     }
 
+    /// The bits of a format trained straight-through, as a parameter (with the id of the
+    /// current bits) that derives them from `latent` by the format's tensor-op rule when
+    /// first read. A forward never reads it: it derives the bits natively on its backend
+    /// ([`RbeSeeds::op_bits`]), so the tensor-op rule runs only for what reads the bits
+    /// outside a forward (a record, `valid()`, a visitor), once per update.
+    fn derived_bits(&self, latent: Tensor<B, 2>, coords: Tensor<B, 2>) -> Param<Tensor<B, 2, Int>> {
+        let (format, layout) = (self.format, self.layout);
+        let device = latent.device();
+        let (latent, coords) = (latent.detach(), coords.detach());
+        Param::uninitialized(
+            self.bits.id,
+            move |_, _| format.bits_from_latent(latent.clone(), coords.clone(), &layout),
+            device,
+            false,
+            [layout.num_blocks(), format.bit_words()].into(),
+        )
+    }
+
     /// The coords under the format's constraint, as a fresh leaf with the same gradient
     /// requirement.
     fn constrain(&self, coords: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -246,6 +265,25 @@ impl<B: Backend> RbeSeeds<B> {
             constrained.require_grad()
         } else {
             constrained
+        }
+    }
+}
+
+impl<B: RbeBackend> RbeSeeds<B> {
+    /// The bits a forward hands to the op: for a format trained straight-through whose
+    /// latent weights changed since the bits were last read, derived from them by the
+    /// backend's native pass ([`RbeBackend::rbe_bits_from_latent`], bit for bit the rule
+    /// [`RbeSeeds::bits`] applies); otherwise the stored bits.
+    pub(crate) fn op_bits(&self, spec: &RbeSpec) -> Tensor<B, 2, Int> {
+        match &self.latent {
+            Some(latent) if !self.bits.is_initialized() => {
+                Tensor::from_primitive(B::rbe_bits_from_latent(
+                    latent.val().detach().into_primitive().tensor(),
+                    self.coords.val().detach().into_primitive().tensor(),
+                    spec,
+                ))
+            }
+            _ => self.bits.val(),
         }
     }
 }
@@ -336,23 +374,24 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
             let (id, tensor, param_mapper) = coords.consume();
             Param::from_mapped_value(id, self.constrain(tensor), param_mapper)
         };
-        // The container names the format, so a mapper that moves bits knows the rule.
-        mapper.enter_module("bits", container);
-        let mut bits = mapper.map_int(self.bits.clone());
-        mapper.exit_module("bits", container);
         let latent = self.latent.clone().map(|latent| {
             mapper.enter_module("latent", container);
             let mapped = mapper.map_float(latent);
             mapper.exit_module("latent", container);
-            // Straight-through: the bits follow the (possibly updated) latent weights.
-            let (id, value, param_mapper) = bits.clone().consume();
-            drop(value);
-            let derived = self
-                .format
-                .bits_from_latent(mapped.val(), coords.val(), &self.layout);
-            bits = Param::from_mapped_value(id, derived, param_mapper);
             mapped
         });
+        let bits = match &latent {
+            // Straight-through: the bits follow the (possibly updated) latent weights, so
+            // they are not mapped: mapping would read, and so derive, the stale ones.
+            Some(latent) => self.derived_bits(latent.val(), coords.val()),
+            // The container names the format, so a mapper that moves bits knows the rule.
+            None => {
+                mapper.enter_module("bits", container);
+                let bits = mapper.map_int(self.bits.clone());
+                mapper.exit_module("bits", container);
+                bits
+            }
+        };
         Self {
             coords,
             bits,

@@ -92,6 +92,7 @@ mod fallback;
 // Both run on Flex only: what they test does not depend on the backend.
 #[cfg(feature = "flex")]
 mod fuzz;
+mod latent_bits;
 #[cfg(feature = "flex")]
 mod limits;
 mod module;

@@ -70,6 +70,13 @@ impl TestEnv {
         )
     }
 
+    /// An int tensor's values (i32 bit patterns).
+    pub fn read_ints(&self, t: &TensorHandle<R>) -> Vec<i32> {
+        let bytes = self.client.read_one(t.handle.clone()).expect("read back");
+        let n = t.shape().iter().product::<usize>();
+        i32::from_bytes(&bytes)[..n].to_vec()
+    }
+
     /// A float tensor's values, widened to f64.
     pub fn read(&self, t: &TensorHandle<R>) -> Vec<f64> {
         let bytes = self.client.read_one(t.handle.clone()).expect("read back");
@@ -81,7 +88,7 @@ impl TestEnv {
     }
 }
 
-/// The paper-format shapes the GPU tests run: the named cases up to 20 000 weights and 25
+/// The paper-format shapes the GPU tests run: the named cases up to 20 000 weights and 30
 /// random ones with batches up to 20. The larger named cases exercise the CPU kernels'
 /// threading; here they would only slow the f64 reference down, which the tests of every
 /// GPU kernel run in debug builds.
@@ -90,6 +97,6 @@ pub fn paper_cases(rng: &mut StdRng) -> Vec<(BlockLayout, usize)> {
         .into_iter()
         .filter(|(layout, _)| layout.rows * layout.cols <= 20_000)
         .collect();
-    out.extend((0..25).map(|_| random_case(rng, Blocks::Any, 20)));
+    out.extend((0..30).map(|_| random_case(rng, Blocks::Any, 20)));
     out
 }

@@ -311,6 +311,27 @@ impl Format for TernaryFormat {
         )
     }
 
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    fn cpu_bits_from_latent(
+        &self,
+        layout: &BlockLayout,
+        coords: &[f32],
+        latent: &[f32],
+    ) -> Option<Result<Vec<i32>, KernelError>> {
+        Some(cpu::latent_bits(layout, coords, latent))
+    }
+
+    fn cube_bits_from_latent<R: CubeRuntime>(
+        &self,
+        client: &ComputeClient<R>,
+        dtypes: KernelDtypes,
+        latent: &TensorHandle<R>,
+        coords: &TensorHandle<R>,
+        layout: &BlockLayout,
+    ) -> Option<TensorHandle<R>> {
+        Some(kernels::latent_bits(client, dtypes, latent, coords, layout))
+    }
+
     fn cube_decode<R: CubeRuntime>(
         &self,
         _client: &ComputeClient<R>,

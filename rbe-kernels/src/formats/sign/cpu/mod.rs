@@ -7,9 +7,11 @@
 
 mod backward;
 mod forward;
+mod latent_bits;
 
 pub use backward::backward;
 pub use forward::forward;
+pub use latent_bits::latent_bits;
 
 #[cfg(test)]
 mod tests;

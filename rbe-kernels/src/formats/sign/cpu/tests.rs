@@ -188,3 +188,44 @@ fn sign_kernels_check_their_inputs() {
         Err(too_large)
     );
 }
+
+/// The straight-through bits against the reference rule on random shapes with cropped edge
+/// blocks, latent weights on and beside the threshold included, serial and parallel.
+#[test]
+fn latent_bits_match_reference() {
+    use crate::testing::LatentCase;
+    let mut rng = rng(311);
+    let mut layouts: Vec<BlockLayout> = named_cases(Blocks::AtMost64)
+        .into_iter()
+        .map(|(layout, _)| layout)
+        .collect();
+    layouts.extend((0..40).map(|_| random_case(&mut rng, Blocks::AtMost64, 1).0));
+    // Past the parallel split, with a cropped last block row and column.
+    layouts.push(BlockLayout::new(8 * 70 + 3, 8 * 70 + 5, 8, 8).unwrap());
+    for layout in layouts {
+        let case = LatentCase::random(&mut rng, &layout);
+        let got = latent_bits(&layout, &case.coords, &case.latent).unwrap();
+        assert_eq!(got, case.sign_bits(&layout), "{layout}");
+    }
+}
+
+/// A NaN latent weight reads as "below `mu`" (a 0 bit), as the tensor-op rule's comparison
+/// does; wrong lengths and oversized blocks are errors.
+#[test]
+fn latent_bits_edge_inputs() {
+    let layout = BlockLayout::new(8, 8, 8, 8).unwrap();
+    let mut latent = vec![1.0f32; SIGN_CELLS];
+    latent[5] = f32::NAN;
+    let got = latent_bits(&layout, &[1.0, 0.0], &latent).unwrap();
+    assert_eq!(got, vec![-1, !(1i32 << 5)]);
+    assert!(matches!(
+        latent_bits(&layout, &[1.0], &latent),
+        Err(KernelError::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        latent_bits(&layout, &[1.0, 0.0], &latent[1..]),
+        Err(KernelError::LengthMismatch { .. })
+    ));
+    let big = BlockLayout::new(16, 16, 16, 8).unwrap();
+    assert!(latent_bits(&big, &[1.0, 0.0, 1.0, 0.0], &[0.0; 128]).is_err());
+}

@@ -6,10 +6,12 @@
 
 mod backward;
 mod forward;
+mod latent_bits;
 mod weight;
 
 pub use backward::backward;
 pub use forward::forward;
+pub use latent_bits::latent_bits;
 
 #[cfg(all(test, feature = "wgpu"))]
 mod tests;

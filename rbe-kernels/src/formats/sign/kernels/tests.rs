@@ -11,11 +11,11 @@ use crate::formats::sign::SIGN_CELLS;
 use crate::formats::sign::reference::{backward, forward};
 use crate::testing::{Blocks, SignSeeds, assert_close, cases, random_vec, rng};
 
-/// The named sign shapes and 15 random ones, with random batches up to 9: small enough for
+/// The named sign shapes and 30 random ones, with random batches up to 9: small enough for
 /// a software adapter. The seeds' bits beyond each block are set too, so the kernels must
 /// ignore them, and `alpha` takes either sign.
 fn sign_cases(rng: &mut StdRng) -> Vec<(BlockLayout, usize)> {
-    cases(rng, Blocks::AtMost64, 15, 9)
+    cases(rng, Blocks::AtMost64, 30, 9)
 }
 
 #[test]
@@ -150,5 +150,23 @@ fn no_weight_sized_buffer() {
         let signal_bytes = take_largest();
         assert_eq!(signal_bytes, layout.num_blocks() * SIGN_CELLS * 4);
         assert!(signal_bytes >= weight_bytes);
+    }
+}
+
+/// The straight-through bits on the device against the reference rule, on the named shapes
+/// and 30 random ones with cropped edge blocks; latent weights on and beside the thresholds
+/// included.
+#[test]
+fn latent_bits_match_reference() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut rng = rng(211);
+    for (layout, _) in cases(&mut rng, Blocks::AtMost64, 30, 1) {
+        let case = crate::testing::LatentCase::random(&mut rng, &layout);
+        let n = layout.num_blocks();
+        let latent: Vec<f64> = case.latent.iter().map(|&v| f64::from(v)).collect();
+        let latent = env.floats(&latent, &[n, 64]);
+        let (coords, _) = env.seeds_of_width(&case.coords, &vec![0; 2 * n], 2);
+        let bits = super::latent_bits(&env.client, env.dtypes, &latent, &coords, &layout);
+        assert_eq!(env.read_ints(&bits), case.sign_bits(&layout), "{layout}");
     }
 }

@@ -9,9 +9,11 @@
 
 mod backward;
 mod forward;
+mod latent_bits;
 
 pub use backward::backward;
 pub use forward::{Decoded, decode, forward};
+pub use latent_bits::latent_bits;
 
 #[cfg(test)]
 mod tests;

@@ -253,3 +253,40 @@ fn invalid_codes_are_errors_on_every_route() {
         }
     }
 }
+
+/// The straight-through codes against the reference rule on random shapes with cropped edge
+/// blocks, latent weights on and beside `±alpha / 2` included, `alpha = 0` included, serial
+/// and parallel.
+#[test]
+fn latent_bits_match_reference() {
+    use crate::testing::LatentCase;
+    let mut rng = rng(311);
+    let mut layouts: Vec<BlockLayout> = named_cases(Blocks::AtMost64)
+        .into_iter()
+        .map(|(layout, _)| layout)
+        .collect();
+    layouts.extend((0..40).map(|_| random_case(&mut rng, Blocks::AtMost64, 1).0));
+    // Past the parallel split, with a cropped last block row and column.
+    layouts.push(BlockLayout::new(8 * 70 + 3, 8 * 70 + 5, 8, 8).unwrap());
+    for layout in layouts {
+        let case = LatentCase::random(&mut rng, &layout);
+        let got = latent_bits(&layout, &case.coords, &case.latent).unwrap();
+        assert_eq!(got, case.ternary_bits(&layout), "{layout}");
+    }
+}
+
+/// A NaN latent weight or `alpha` gives level 0; wrong lengths are errors.
+#[test]
+fn latent_bits_edge_inputs() {
+    let layout = BlockLayout::new(1, 16, 1, 16).unwrap();
+    let mut latent = vec![0.0f32; TERNARY_CELLS];
+    latent[..3].copy_from_slice(&[1.0, -1.0, f32::NAN]);
+    let got = latent_bits(&layout, &[1.0, 0.0], &latent).unwrap();
+    assert_eq!(got, vec![0b10_01, 0, 0, 0]);
+    let got = latent_bits(&layout, &[f32::NAN, 0.0], &latent).unwrap();
+    assert_eq!(got, vec![0; 4]);
+    assert!(matches!(
+        latent_bits(&layout, &[1.0, 0.0], &latent[1..]),
+        Err(KernelError::LengthMismatch { .. })
+    ));
+}

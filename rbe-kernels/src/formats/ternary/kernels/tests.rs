@@ -11,10 +11,10 @@ use crate::formats::ternary::reference::{backward, forward};
 use crate::formats::ternary::{TERNARY_BIT_WORDS, TERNARY_CELLS};
 use crate::testing::{Blocks, TernarySeeds, assert_close, cases, random_vec, rng};
 
-/// The named shapes and 15 random ones, with random batches up to 9 (both the matvec and
+/// The named shapes and 30 random ones, with random batches up to 9 (both the matvec and
 /// the tiled forward).
 fn ternary_cases(rng: &mut StdRng) -> Vec<(BlockLayout, usize)> {
-    cases(rng, Blocks::AtMost64, 15, 9)
+    cases(rng, Blocks::AtMost64, 30, 9)
 }
 
 #[test]
@@ -140,5 +140,23 @@ fn no_weight_sized_buffer() {
         }
         ternary_backward(c, d, &x, &g, &coords, &bits, &layout, false, true);
         assert_eq!(take_largest(), layout.num_blocks() * TERNARY_CELLS * 4);
+    }
+}
+
+/// The straight-through bits on the device against the reference rule, on the named shapes
+/// and 30 random ones with cropped edge blocks; latent weights on and beside the thresholds
+/// included.
+#[test]
+fn latent_bits_match_reference() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut rng = rng(211);
+    for (layout, _) in cases(&mut rng, Blocks::AtMost64, 30, 1) {
+        let case = crate::testing::LatentCase::random(&mut rng, &layout);
+        let n = layout.num_blocks();
+        let latent: Vec<f64> = case.latent.iter().map(|&v| f64::from(v)).collect();
+        let latent = env.floats(&latent, &[n, 64]);
+        let (coords, _) = env.seeds_of_width(&case.coords, &vec![0; 4 * n], 4);
+        let bits = super::latent_bits(&env.client, env.dtypes, &latent, &coords, &layout);
+        assert_eq!(env.read_ints(&bits), case.ternary_bits(&layout), "{layout}");
     }
 }
