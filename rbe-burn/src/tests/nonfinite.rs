@@ -72,3 +72,31 @@ backend_tests!(
 backend_tests!(non_finite_model_is_not_saved, [flex], |B, device| {
     check_not_saved::<B>(device)
 });
+
+/// Finite values whose sum overflows are finite (the quick test by the sum falls back to the
+/// element-wise one), and a single NaN or infinity among them is found and named.
+fn check_finite_finds_each_bad_value<B: RbeBackend>(device: &B::Device) {
+    #[derive(Module, Debug)]
+    struct Two<B: burn::tensor::backend::Backend> {
+        small: burn::module::Param<Tensor<B, 1>>,
+        huge: burn::module::Param<Tensor<B, 2>>,
+    }
+    let two = |huge: [f64; 4]| Two::<B> {
+        small: burn::module::Param::from_tensor(tensor::<B, 1>(&[1.0, -2.0], [2], device)),
+        huge: burn::module::Param::from_tensor(tensor::<B, 2>(&huge, [2, 2], device)),
+    };
+    let max = f64::from(f32::MAX);
+    check_finite(&two([max, max, max, 1.0])).unwrap();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        match check_finite(&two([max, bad, 0.0, 1.0])) {
+            Err(RbeError::NonFinite(path)) => assert_eq!(path, "huge", "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+backend_tests!(
+    finite_check_by_sum_falls_back_exactly,
+    [ndarray, flex, wgpu_fusion],
+    |B, device| { check_finite_finds_each_bad_value::<B>(device) }
+);
