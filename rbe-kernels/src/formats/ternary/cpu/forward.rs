@@ -1,6 +1,6 @@
 //! The forward `y = x Wᵀ` of a ternary layer (docs/math.md §10), streaming the 2-bit codes
 //! instead of decoded weights, and the decode of a whole layer into a dense f32 `W` (what
-//! the backward and Burn's `decode` use).
+//! Burn's `decode` uses; the kernels here never form it).
 //!
 //! With `w = alpha·t`, `t ∈ {-1, 0, +1}`, a block row of the output is
 //!
@@ -157,7 +157,7 @@ pub(super) fn forward_by(
             batch,
             y,
             |stripe: &mut Stripe, r, out, stride| {
-                stripe.load::<false>(layout, coords, bits, r)?;
+                stripe.load::<false>(layout, coords, bits, r, 0..layout.col_blocks())?;
                 stripe.decode_into(out, stride);
                 Ok(())
             },
@@ -247,7 +247,10 @@ fn raw_masks<const FAST: bool>(bits: &[i32], s: usize) -> ([u64; 2], bool) {
 /// [`KernelError::InvalidCode`] for a code `11` anywhere in the seed, beyond the block too,
 /// as [`decode`] reports it.
 #[inline(always)]
-fn cell_masks<const FAST: bool>(bits: &[i32], s: usize) -> Result<(u64, u64), KernelError> {
+pub(super) fn cell_masks<const FAST: bool>(
+    bits: &[i32],
+    s: usize,
+) -> Result<(u64, u64), KernelError> {
     let ([plus, minus], bad) = raw_masks::<FAST>(bits, s);
     if bad {
         let words: Vec<i64> = bits[TERNARY_BIT_WORDS * s..TERNARY_BIT_WORDS * (s + 1)]
@@ -259,14 +262,15 @@ fn cell_masks<const FAST: bool>(bits: &[i32], s: usize) -> Result<(u64, u64), Ke
     Ok((plus, minus))
 }
 
-/// One block row's seeds, unpacked for the lane kernels: per chunk of eight columns and
-/// row, a keep byte and a sign byte, and `alpha` per column. Built per block row and reused
-/// (the buffers keep their capacity).
+/// One block row's seeds over a run of column blocks, unpacked for the lane kernels: per
+/// chunk of eight columns and row, a keep byte and a sign byte, and `alpha` per column.
+/// Built per block row and reused (the buffers keep their capacity).
 #[derive(Default)]
 pub(super) struct Stripe {
-    span: Span,
+    /// Where the stripe lies in the matrix.
+    pub(super) span: Span,
     /// `[chunks, rows]`, chunk-major so that a group of rows reads adjacent bytes: bit `l`
-    /// of byte `(k, r)` is set where cell `(row0 + r, 8k + l)` is not 0.
+    /// of byte `(k, r)` is set where cell `(row0 + r, col0 + 8k + l)` is not 0.
     keep: Vec<u8>,
     /// `[chunks, rows]`: bit `l` is clear where the cell is -1.
     signs: Vec<u8>,
@@ -277,22 +281,23 @@ pub(super) struct Stripe {
 }
 
 impl Stripe {
-    /// Unpacks block row `block_row`.
+    /// Unpacks block row `block_row`, column blocks `blocks`.
     ///
     /// # Errors
-    /// As [`cell_masks`], for the first bad seed of the block row.
+    /// As [`cell_masks`], for the first bad seed of the run.
     #[inline(always)]
-    fn load<const FAST: bool>(
+    pub(super) fn load<const FAST: bool>(
         &mut self,
         layout: &BlockLayout,
         coords: &[f32],
         bits: &[i32],
         block_row: usize,
+        blocks: Range<usize>,
     ) -> Result<(), KernelError> {
         let (bc, nj) = (layout.block_cols, layout.col_blocks());
-        let span = Span::of(layout, block_row, &(0..nj));
+        let span = Span::of(layout, block_row, &blocks);
         self.span = span;
-        let seeds = block_row * nj..(block_row + 1) * nj;
+        let seeds = block_row * nj + blocks.start..block_row * nj + blocks.end;
         span.fill_columns(bc, seeds.clone().map(|s| coords[2 * s]), &mut self.alpha);
         self.keep_masks.clear();
         self.sign_masks.clear();
@@ -309,7 +314,7 @@ impl Stripe {
 
     /// `(keep, sign)` bytes of chunk `k`, rows `r0..r0 + R`.
     #[inline(always)]
-    fn bytes<const R: usize>(&self, k: usize, r0: usize) -> (&[u8; R], &[u8; R]) {
+    pub(super) fn bytes<const R: usize>(&self, k: usize, r0: usize) -> (&[u8; R], &[u8; R]) {
         let at = k * self.span.rows + r0;
         let keep = self.keep[at..at + R].try_into().expect("R bytes");
         let signs = self.signs[at..at + R].try_into().expect("R bytes");
@@ -317,7 +322,7 @@ impl Stripe {
     }
 
     /// Writes the stripe's weights, `[rows, cols]` with row stride `stride >= cols`.
-    fn decode_into(&self, out: &mut [f32], stride: usize) {
+    pub(super) fn decode_into(&self, out: &mut [f32], stride: usize) {
         let (rows, width) = (self.span.rows, self.span.width);
         for (k, alpha) in lanes(&self.alpha).iter().enumerate() {
             let cells = (width - k * LANES).min(LANES);
@@ -338,7 +343,7 @@ impl Stripe {
 
 /// `value · t` for the masks of [`KEEP`] and [`SIGNS`].
 #[inline(always)]
-fn ternary(value: f32, keep: u32, sign: u32) -> f32 {
+pub(super) fn ternary(value: f32, keep: u32, sign: u32) -> f32 {
     f32::from_bits((value.to_bits() & keep) ^ sign)
 }
 
@@ -380,7 +385,7 @@ fn stream_rows<const FAST: bool>(
     let mut stripe = Stripe::default();
     let mut ax = Vec::new();
     for block_row in blocks {
-        stripe.load::<FAST>(layout, coords, bits, block_row)?;
+        stripe.load::<FAST>(layout, coords, bits, block_row, 0..layout.col_blocks())?;
         let span = stripe.span;
         ax.clear();
         ax.resize(span.chunks * LANES, 0.0);

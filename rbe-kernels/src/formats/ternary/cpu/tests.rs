@@ -122,53 +122,112 @@ fn forward_across_panels() {
     }
 }
 
+/// The backward against the reference for every combination of `want_grad_x` and
+/// `want_signal`, with cells beyond the block and cropped by the edge 0 in the signal; the
+/// layer's cache holds no whole-layer decode afterwards.
+fn check_backward(rng: &mut StdRng, layout: BlockLayout, batch: usize) {
+    let seeds = TernarySeeds::random(rng, &layout);
+    let (x, x64) = random_values(rng, batch * layout.cols);
+    let (g, g64) = random_values(rng, batch * layout.rows);
+    let want = reference::backward(&seeds.packed, &layout, &x64, &g64, batch).unwrap();
+    let want_dx = want.x.expect("dL/dx");
+    let want_signal = want.signal.expect("cell signal");
+    let cache = DecodeCache::default();
+    for (want_x, want_sig) in [(true, true), (false, false), (true, false), (false, true)] {
+        let got = backward(
+            &layout,
+            &seeds.coords,
+            &seeds.bits,
+            &x,
+            &g,
+            batch,
+            want_x,
+            want_sig,
+            &cache,
+        )
+        .unwrap();
+        let what = format!("{layout} batch {batch} grad_x {want_x} signal {want_sig}");
+        assert_eq!(got.x.is_some(), want_x, "{what}");
+        assert_eq!(got.signal.is_some(), want_sig, "{what}");
+        if let Some(gx) = &got.x {
+            assert_close(gx, &want_dx, TOLERANCE, &format!("grad_x {what}"));
+        }
+        assert_close(
+            &got.coords,
+            &want.coords,
+            TOLERANCE,
+            &format!("alpha {what}"),
+        );
+        assert!(got.coords.iter().skip(1).step_by(2).all(|&v| v == 0.0));
+        if let Some(signal) = &got.signal {
+            assert_eq!(signal.len(), layout.num_blocks() * TERNARY_CELLS);
+            assert_close(signal, &want_signal, TOLERANCE, &format!("signal {what}"));
+            for (got, want) in signal.iter().zip(&want_signal) {
+                if *want == 0.0 {
+                    assert_eq!(*got, 0.0, "signal outside the block, {what}");
+                }
+            }
+        }
+    }
+    let cached = cache.get_or_decode(&seeds.coords, &seeds.bits, || Err::<Decoded, _>(()));
+    assert!(cached.is_err(), "a whole-layer decode was cached, {layout}");
+}
+
 #[test]
 fn backward_matches_reference() {
     let mut rng = rng(302);
     for (layout, batch) in cases(&mut rng, 40) {
+        check_backward(&mut rng, layout, batch);
+    }
+}
+
+/// Shapes that span several `dW` tiles and decoded panels per task and several tasks (on a
+/// pool of 7 threads, whatever the machine), with cropped blocks at both ends, at batch 1, 2
+/// and 64; the result does not depend on the number of threads.
+#[test]
+fn backward_across_tiles() {
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let (one, seven) = (pool(1), pool(7));
+    let mut rng = rng(308);
+    for (r, c, br, bc) in [
+        (300, 1001, 8, 8),
+        (3, 33_000, 1, 64),
+        (70, 2_100, 4, 16),
+        (5, 11_000, 3, 5),
+        (9, 4_200, 8, 8),
+        (2, 70_001, 1, 1),
+    ] {
+        let layout = BlockLayout::new(r, c, br, bc).unwrap();
+        for batch in [1, 2, 64] {
+            seven.install(|| check_backward(&mut rng, layout, batch));
+        }
         let seeds = TernarySeeds::random(&mut rng, &layout);
-        let (x, x64) = random_values(&mut rng, batch * layout.cols);
-        let (g, g64) = random_values(&mut rng, batch * layout.rows);
-        let want = reference::backward(&seeds.packed, &layout, &x64, &g64, batch).unwrap();
-        let want_dx = want.x.expect("dL/dx");
-        let want_signal = want.signal.expect("cell signal");
+        let (x, _) = random_values(&mut rng, 2 * layout.cols);
+        let (g, _) = random_values(&mut rng, 2 * layout.rows);
         let cache = DecodeCache::default();
-        for (want_x, want_sig) in [(true, true), (false, false), (true, false), (false, true)] {
-            let got = backward(
+        let run = || {
+            backward(
                 &layout,
                 &seeds.coords,
                 &seeds.bits,
                 &x,
                 &g,
-                batch,
-                want_x,
-                want_sig,
+                2,
+                true,
+                true,
                 &cache,
             )
-            .unwrap();
-            let what = format!("{layout} batch {batch} grad_x {want_x} signal {want_sig}");
-            assert_eq!(got.x.is_some(), want_x, "{what}");
-            assert_eq!(got.signal.is_some(), want_sig, "{what}");
-            if let Some(gx) = &got.x {
-                assert_close(gx, &want_dx, TOLERANCE, &format!("grad_x {what}"));
-            }
-            assert_close(
-                &got.coords,
-                &want.coords,
-                TOLERANCE,
-                &format!("alpha {what}"),
-            );
-            assert!(got.coords.iter().skip(1).step_by(2).all(|&v| v == 0.0));
-            if let Some(signal) = &got.signal {
-                assert_eq!(signal.len(), layout.num_blocks() * TERNARY_CELLS);
-                assert_close(signal, &want_signal, TOLERANCE, &format!("signal {what}"));
-                for (got, want) in signal.iter().zip(&want_signal) {
-                    if *want == 0.0 {
-                        assert_eq!(*got, 0.0, "signal outside the block, {what}");
-                    }
-                }
-            }
-        }
+            .unwrap()
+        };
+        let (serial, parallel) = (one.install(run), seven.install(run));
+        assert_eq!(serial.x, parallel.x, "{layout}");
+        assert_eq!(serial.coords, parallel.coords, "{layout}");
+        assert_eq!(serial.signal, parallel.signal, "{layout}");
     }
 }
 
@@ -226,6 +285,8 @@ fn invalid_codes_are_errors_on_every_route() {
     for layout in [
         BlockLayout::new(31, 47, 3, 5).unwrap(),
         BlockLayout::new(29, 61, 7, 8).unwrap(),
+        // Wide enough for the backward to split its column blocks over several tasks.
+        BlockLayout::new(20, 3_001, 8, 8).unwrap(),
     ] {
         let seeds = TernarySeeds::random(&mut rng, &layout);
         let n = layout.num_blocks();
@@ -248,6 +309,30 @@ fn invalid_codes_are_errors_on_every_route() {
                 for route in routes() {
                     let got = forward_by(route, &layout, &seeds.coords, &bits, &x, batch, &mut y);
                     assert_eq!(got, Err(want.clone()), "{route:?} {layout} batch {batch}");
+                }
+            }
+            // The backward decodes whatever the batch, so a bad code is an error at 0 too.
+            for batch in [0, 1, 2, LARGE_BATCH] {
+                let x = vec![1.0; batch * layout.cols];
+                let g = vec![1.0; batch * layout.rows];
+                let cache = DecodeCache::default();
+                for want_x in [false, true] {
+                    let got = backward(
+                        &layout,
+                        &seeds.coords,
+                        &bits,
+                        &x,
+                        &g,
+                        batch,
+                        want_x,
+                        !want_x,
+                        &cache,
+                    );
+                    assert_eq!(
+                        got.map(|_| ()),
+                        Err(want.clone()),
+                        "backward {layout} batch {batch}"
+                    );
                 }
             }
         }
