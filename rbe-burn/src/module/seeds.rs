@@ -325,8 +325,9 @@ impl<B: Backend> Module<B> for RbeSeeds<B> {
     type Record = RbeSeedsRecord<B>;
 
     fn collect_devices(&self, devices: Devices<B>) -> Devices<B> {
-        let devices = self.coords.collect_devices(devices);
-        self.bits.collect_devices(devices)
+        // The bits live where the coords do; asking them would derive bits still pending
+        // from the latent weights, by tensor ops, on every call.
+        self.coords.collect_devices(devices)
     }
 
     fn fork(self, device: &B::Device) -> Self {
