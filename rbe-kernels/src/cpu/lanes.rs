@@ -76,6 +76,21 @@ pub(crate) fn has_avx2() -> bool {
     }
 }
 
+/// Whether the AVX-512 kernels may run: AVX-512 F, VL and DQ besides AVX2 and FMA.
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Where one block row's stripe over a run of column blocks lies in the matrix.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Span {

@@ -10,7 +10,8 @@
 //! `alpha(c) x[n, c]` per cell, eight columns at a time: the eight sign bits of a row of
 //! cells index [`SIGNS`], a table of eight f32 sign masks, and an XOR applies them. At small
 //! batch every weight costs one bit of memory traffic and an eighth of a vector XOR-add,
-//! against 32 bits and a multiply-add for a dense f32 matrix.
+//! against 32 bits and a multiply-add for a dense f32 matrix. For blocks eight columns
+//! wide on CPUs with AVX-512, the sign bits are vector masks instead (module `avx512`).
 //!
 //! From [`LARGE_BATCH`] rows up the product is compute-bound, so block rows are decoded a
 //! panel at a time into f32 (never the whole matrix) and multiplied with the strided `gemm`
@@ -22,7 +23,9 @@
 use std::ops::Range;
 
 use crate::cpu::gemm::pad_cols;
-pub(super) use crate::cpu::lanes::{LANES, Lane, SIGNS, flip, has_avx2, lanes, lanes_mut};
+pub(super) use crate::cpu::lanes::{
+    LANES, Lane, SIGNS, flip, has_avx2, has_avx512, lanes, lanes_mut,
+};
 use crate::cpu::lanes::{RowGroups, Span, by_row_groups, forward_panels, stream_in_tasks};
 use crate::formats::sign::check_block;
 use crate::{BlockLayout, KernelError};
@@ -144,6 +147,40 @@ pub fn forward(
     batch: usize,
     y: &mut [f32],
 ) -> Result<(), KernelError> {
+    let route = if batch >= LARGE_BATCH {
+        Route::Panels
+    } else if layout.block_cols == LANES && has_avx512() {
+        Route::Avx512
+    } else {
+        Route::Streaming { fast: has_avx2() }
+    };
+    forward_by(route, layout, coords, bits, x, batch, y)
+}
+
+/// How [`forward_by`] computes the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    /// Streaming the sign bits; `fast`: the AVX2 kernel where the blocks are whole bytes
+    /// wide and the CPU has AVX2 and FMA, else the portable one.
+    Streaming { fast: bool },
+    /// Decoded panels and `gemm`.
+    Panels,
+    /// The AVX-512 kernel where the blocks are eight columns wide and the CPU has what
+    /// [`has_avx512`] checks, else the portable streaming one.
+    Avx512,
+}
+
+/// [`forward`] by the given route, whatever the batch. A route the layout or the CPU
+/// cannot take falls back to the portable streaming kernel.
+pub(super) fn forward_by(
+    route: Route,
+    layout: &BlockLayout,
+    coords: &[f32],
+    bits: &[i32],
+    x: &[f32],
+    batch: usize,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
     check_seeds(layout, coords, bits)?;
     KernelError::check_len("x", x.len(), batch * layout.cols)?;
     KernelError::check_len("y", y.len(), batch * layout.rows)?;
@@ -151,8 +188,8 @@ pub fn forward(
         return Ok(());
     }
     let seeds = Seeds { coords, bits };
-    if batch >= LARGE_BATCH {
-        forward_panels(
+    match route {
+        Route::Panels => forward_panels(
             layout,
             x,
             batch,
@@ -162,9 +199,40 @@ pub fn forward(
                 stripe.decode_into(out, stride);
                 Ok(())
             },
-        )
-    } else {
-        forward_streaming(layout, seeds, x, batch, y)
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Route::Avx512 if layout.block_cols == LANES && has_avx512() => {
+            let x = pad_cols(
+                x,
+                batch,
+                layout.cols,
+                layout.col_blocks() * layout.block_cols,
+            );
+            stream_in_tasks(layout, batch, y, |blocks| {
+                // SAFETY: the CPU has what `has_avx512` checks (checked at run time); the
+                // blocks are 8 columns wide and x is padded to whole blocks.
+                Ok(unsafe { avx512::stream_rows(layout, seeds, &x, batch, blocks) })
+            })
+        }
+        #[cfg(target_arch = "x86_64")]
+        Route::Streaming { fast: true }
+            if layout.block_cols.is_multiple_of(LANES) && has_avx2() =>
+        {
+            let x = pad_cols(
+                x,
+                batch,
+                layout.cols,
+                layout.col_blocks() * layout.block_cols,
+            );
+            stream_in_tasks(layout, batch, y, |blocks| {
+                // SAFETY: the CPU has AVX2 and FMA (checked at run time); the layout's
+                // blocks are whole bytes wide and x is padded to whole blocks.
+                Ok(unsafe { avx2::stream_rows(layout, seeds, &x, batch, blocks) })
+            })
+        }
+        Route::Streaming { .. } | Route::Avx512 => stream_in_tasks(layout, batch, y, |blocks| {
+            Ok(stream_rows(layout, seeds, x, batch, blocks))
+        }),
     }
 }
 
@@ -173,52 +241,6 @@ pub fn forward(
 pub(super) struct Seeds<'a> {
     pub coords: &'a [f32],
     pub bits: &'a [i32],
-}
-
-/// Small batch: each task owns a run of block rows and returns `y` for them,
-/// `[batch, task rows]`, copied into place afterwards. Blocks whole bytes wide run the AVX2
-/// kernel where the CPU has it; everything else the portable one.
-fn forward_streaming(
-    layout: &BlockLayout,
-    seeds: Seeds,
-    x: &[f32],
-    batch: usize,
-    y: &mut [f32],
-) -> Result<(), KernelError> {
-    #[cfg(target_arch = "x86_64")]
-    if layout.block_cols.is_multiple_of(LANES) && has_avx2() {
-        let x = pad_cols(
-            x,
-            batch,
-            layout.cols,
-            layout.col_blocks() * layout.block_cols,
-        );
-        return stream_in_tasks(layout, batch, y, |blocks| {
-            // SAFETY: the CPU has AVX2 and FMA (checked at run time); the layout's blocks
-            // are whole bytes wide and x is padded to whole blocks.
-            Ok(unsafe { avx2::stream_rows(layout, seeds, &x, batch, blocks) })
-        });
-    }
-    stream_in_tasks(layout, batch, y, |blocks| {
-        Ok(stream_rows(layout, seeds, x, batch, blocks))
-    })
-}
-
-/// The portable streaming forward whatever the CPU, for the tests.
-#[cfg(test)]
-pub(super) fn sign_forward_portable(
-    layout: &BlockLayout,
-    coords: &[f32],
-    bits: &[i32],
-    x: &[f32],
-    batch: usize,
-    y: &mut [f32],
-) {
-    let seeds = Seeds { coords, bits };
-    stream_in_tasks(layout, batch, y, |blocks| {
-        Ok(stream_rows(layout, seeds, x, batch, blocks))
-    })
-    .expect("the portable kernel does not fail");
 }
 
 /// `y[:, rows of blocks]`, `[batch, rows]`, by the portable bit-streaming kernel: any block
@@ -413,6 +435,120 @@ pub(super) mod avx2 {
         let mx = hsum(mx);
         for (o, a) in out.iter_mut().zip(acc) {
             *o = hsum(a) + mx;
+        }
+    }
+}
+
+/// The kernel for blocks eight columns wide (so at most eight rows): a block's row `i` is
+/// byte `i` of its sign bits, so two rows are 16 bits, the mask of a 16-lane vector holding
+/// the block's eight columns twice. With `s = 2b - 1` for the bit `b`,
+///
+/// `Σ_c (mu + alpha·s) x = Σ_{b = 1} 2 alpha x + Σ_c (mu - alpha) x`:
+///
+/// a masked add of `2 alpha x` per row pair and block, and one multiply-add per block for
+/// the second sum, which every row of the block row shares. A cell costs half a masked
+/// add, with no table and no unpacking.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    use super::avx2::hsum;
+    use super::{LANES, Seeds};
+    use crate::BlockLayout;
+
+    /// `y[:, rows of blocks]`, `[batch, rows]`.
+    ///
+    /// # Safety
+    /// AVX-512 F, VL and DQ, AVX2 and FMA; `layout.block_cols == 8`; `x` is
+    /// `[batch, col_blocks·8]`, zero past `layout.cols` (so that the bits of cropped
+    /// columns, whatever they hold, add nothing).
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+    pub(super) unsafe fn stream_rows(
+        layout: &BlockLayout,
+        seeds: Seeds,
+        x: &[f32],
+        batch: usize,
+        blocks: Range<usize>,
+    ) -> Vec<f32> {
+        let (rows, br, nj) = (layout.rows, layout.block_rows, layout.col_blocks());
+        let padded = nj * LANES;
+        assert!(layout.block_cols == LANES && x.len() == batch * padded);
+        let r0 = blocks.start * br;
+        let n_rows = (blocks.end * br).min(rows) - r0;
+        let mut out = vec![0.0; batch * n_rows];
+        let mut sums = [0.0; 8];
+        for block_row in blocks {
+            let row0 = block_row * br;
+            let nr = br.min(rows - row0);
+            let s0 = block_row * nj;
+            let coords = &seeds.coords[2 * s0..2 * (s0 + nj)];
+            let bits = &seeds.bits[2 * s0..2 * (s0 + nj)];
+            for n in 0..batch {
+                let xn = &x[n * padded..(n + 1) * padded];
+                let sums = &mut sums;
+                match br.div_ceil(2) {
+                    4 => row_sums::<4>(coords, bits, xn, sums),
+                    3 => row_sums::<3>(coords, bits, xn, sums),
+                    2 => row_sums::<2>(coords, bits, xn, sums),
+                    _ => row_sums::<1>(coords, bits, xn, sums),
+                }
+                out[n * n_rows + row0 - r0..][..nr].copy_from_slice(&sums[..nr]);
+            }
+        }
+        out
+    }
+
+    /// `out[r] = Σ_c (mu(c) + alpha(c)·s(r, c)) x[c]` for rows `0..2P` of a block row
+    /// whose seeds are `coords`, `bits` (rows past the block sum whatever the bits beyond
+    /// it hold, and are not read).
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+    #[inline]
+    fn row_sums<const P: usize>(coords: &[f32], bits: &[i32], x: &[f32], out: &mut [f32; 8]) {
+        // Even and odd blocks into separate sums: two dependency chains per row pair, which
+        // a block row of one or two rows needs to keep the adds busy.
+        let mut acc = [[_mm512_setzero_ps(); P]; 2];
+        let mut base = [_mm256_setzero_ps(); 2];
+        let (am, _) = coords.as_chunks::<2>();
+        let (hi, _) = bits.as_chunks::<2>();
+        let (xs, _) = x.as_chunks::<LANES>();
+        let mut blocks = am.iter().zip(hi).zip(xs);
+        while let Some(((am, hi), xs)) = blocks.next() {
+            block(&mut acc[0], &mut base[0], am, hi, xs);
+            let Some(((am, hi), xs)) = blocks.next() else {
+                break;
+            };
+            block(&mut acc[1], &mut base[1], am, hi, xs);
+        }
+        let base = hsum(_mm256_add_ps(base[0], base[1]));
+        for p in 0..P {
+            let v = _mm512_add_ps(acc[0][p], acc[1][p]);
+            out[2 * p] = hsum(_mm512_castps512_ps256(v)) + base;
+            out[2 * p + 1] = hsum(_mm512_extractf32x8_ps::<1>(v)) + base;
+        }
+    }
+
+    /// Adds one block's terms: `acc[p]` lanes `8q + l` gain `2 alpha x[l]` where the sign
+    /// bit of cell `(2p + q, l)` is set; `base` gains `(mu - alpha) x`.
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+    #[inline]
+    fn block<const P: usize>(
+        acc: &mut [__m512; P],
+        base: &mut __m256,
+        am: &[f32; 2],
+        hi: &[i32; 2],
+        x: &[f32; LANES],
+    ) {
+        let [alpha, mu] = *am;
+        // SAFETY: x holds 8 floats.
+        let xv = unsafe { _mm256_loadu_ps(x.as_ptr()) };
+        *base = _mm256_fmadd_ps(_mm256_set1_ps(mu - alpha), xv, *base);
+        let ax2 = _mm512_broadcast_f32x8(_mm256_mul_ps(_mm256_set1_ps(2.0 * alpha), xv));
+        // Cell bits 0..32 (rows 0..4) are the second word, 32..64 the first.
+        let words = [hi[1] as u32, hi[0] as u32];
+        for (p, a) in acc.iter_mut().enumerate() {
+            let mask = (words[p / 2] >> (16 * (p % 2))) as u16;
+            *a = _mm512_mask_add_ps(*a, mask, *a, ax2);
         }
     }
 }

@@ -2,12 +2,13 @@
 //! backward}`) on random seeds (all 64 bits random, negative `alpha` included) and shapes:
 //! odd sizes, cropped edge blocks, non-square blocks (8×8, 4×16, 2×32, 1×64, 3×5, ...),
 //! batch 1, small and from `LARGE_BATCH` / `LARGE_BATCH_BACKWARD` up (the bit-streaming
-//! and the `gemm` paths), and
-//! matrices wide or tall enough to span several tiles and panels.
+//! and the `gemm` paths), and matrices wide or tall enough to span several tiles and
+//! panels; the forward by each of its routes (the portable, AVX2 and AVX-512 bit-streaming
+//! kernels, the decoded panels) on every shape, whatever the batch.
 
 use rand::rngs::StdRng;
 
-use super::forward::{LARGE_BATCH, LARGE_BATCH_BACKWARD, sign_forward_portable};
+use super::forward::{LARGE_BATCH, LARGE_BATCH_BACKWARD, Route, forward_by, has_avx2, has_avx512};
 use super::*;
 use crate::formats::sign::{SIGN_CELLS, reference as sign_blueprint};
 use crate::testing::{
@@ -30,6 +31,18 @@ fn cases(rng: &mut StdRng, random: usize) -> Vec<(BlockLayout, usize)> {
     out
 }
 
+/// Every route the forward can take on this CPU.
+fn routes() -> Vec<Route> {
+    let mut out = vec![Route::Streaming { fast: false }, Route::Panels];
+    if has_avx2() {
+        out.push(Route::Streaming { fast: true });
+    }
+    if has_avx512() {
+        out.push(Route::Avx512);
+    }
+    out
+}
+
 fn check_forward(rng: &mut StdRng, layout: BlockLayout, batch: usize) {
     let seeds = SignSeeds::random(rng, &layout);
     let (x, x64) = random_values(rng, batch * layout.cols);
@@ -37,6 +50,25 @@ fn check_forward(rng: &mut StdRng, layout: BlockLayout, batch: usize) {
     forward(&layout, &seeds.coords, &seeds.bits, &x, batch, &mut y).unwrap();
     let want = sign_blueprint::forward(&seeds.params, &layout, &x64, batch).unwrap();
     assert_close(&y, &want, TOLERANCE, &format!("{layout} batch {batch}"));
+    for route in routes() {
+        let mut by = vec![f32::NAN; batch * layout.rows];
+        forward_by(
+            route,
+            &layout,
+            &seeds.coords,
+            &seeds.bits,
+            &x,
+            batch,
+            &mut by,
+        )
+        .unwrap();
+        assert_close(
+            &by,
+            &want,
+            TOLERANCE,
+            &format!("{route:?} {layout} batch {batch}"),
+        );
+    }
 }
 
 fn check_backward(rng: &mut StdRng, layout: BlockLayout, batch: usize) {
@@ -94,18 +126,20 @@ fn sign_forward_matches_reference() {
     }
 }
 
-/// The portable streaming kernel on every shape, including those whole bytes wide that
-/// [`sign_forward`] hands to the AVX2 kernel where the CPU has it.
+/// Blocks eight columns wide, the shape the AVX-512 kernel takes, on random shapes: every
+/// block height, odd sizes, cropped edge blocks and batches on both sides of the switch to
+/// the panels.
 #[test]
-fn sign_forward_portable_matches_reference() {
+fn sign_forward_eight_wide_blocks() {
+    use rand::Rng;
     let mut rng = rng(15);
-    for (layout, batch) in cases(&mut rng, 20) {
-        let seeds = SignSeeds::random(&mut rng, &layout);
-        let (x, x64) = random_values(&mut rng, batch * layout.cols);
-        let mut y = vec![f32::NAN; batch * layout.rows];
-        sign_forward_portable(&layout, &seeds.coords, &seeds.bits, &x, batch, &mut y);
-        let want = sign_blueprint::forward(&seeds.params, &layout, &x64, batch).unwrap();
-        assert_close(&y, &want, TOLERANCE, &format!("{layout} batch {batch}"));
+    for br in 1..=8 {
+        for _ in 0..5 {
+            let (rows, cols) = (rng.random_range(1..=90), rng.random_range(1..=90));
+            let batch = rng.random_range(1..=LARGE_BATCH + 8);
+            let layout = BlockLayout::new(rows, cols, br, 8).unwrap();
+            check_forward(&mut rng, layout, batch);
+        }
     }
 }
 

@@ -194,19 +194,9 @@ pub(super) fn has_fast() -> bool {
     }
 }
 
-/// Whether the AVX-512 kernel may run.
+/// Whether the AVX-512 kernel may run (it also uses BMI2).
 pub(super) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        has_fast()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    has_fast() && crate::cpu::lanes::has_avx512()
 }
 
 /// The even bits of `v` packed into the low 32 bits: bit `2l` goes to bit `l`. `FAST`: by
