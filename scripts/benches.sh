@@ -2,8 +2,9 @@
 # Regenerates every committed bench result on this machine, then the speed tables with the
 # targets (benches/results/speed_table.md), the chart (benches/results/speedup.png), the
 # model-level table and chart (benches/results/model_inference.{md,png}) and, when README.md
-# has the `<!-- speed-table:start/end -->` and `<!-- model-table:start/end -->` markers, the
-# README's sections between them.
+# has the `<!-- speed-table:start/end -->`, `<!-- model-table:start/end -->`,
+# `<!-- bit-forward-table:start/end -->` and `<!-- bit-training-table:start/end -->` markers,
+# the README's sections between them.
 #
 # - Forward (linear_forward): dense `Linear` against RBE, with RBE's compute bound (its
 #   multiply-adds at the best dense multiply-add rate of the same run). CPU grid: shapes
@@ -16,8 +17,9 @@
 # - Dense training step taken apart (dense_step): products, forward with and without
 #   autodiff, backward, Adam, each against its compute bound (docs/dense-training-baseline.md).
 # - Training step (training_step): the MNIST MLP 784-256-10 (batch 64, B=8) and a 4096-wide
-#   layer (batch 64, B=32), RBE with state transitions on and off, each against the dense
-#   model in the same run.
+#   layer (batch 64, B=32), RBE with state transitions on and off, the sign blueprint
+#   (straight-through and Bop flips) and the ternary format (straight-through), each against
+#   the dense model in the same run, with time, memory and the compute bound.
 #
 # - Flex is the CPU backend (Burn 0.21's recommended one); NdArray is legacy and runs only
 #   when asked (`BACKENDS=ndarray`), to reproduce the older results. Neither has a CORDIC

@@ -13,7 +13,9 @@
 //! `--readme FILE` replaces what lies between the lines `<!-- speed-table:start -->` and
 //! `<!-- speed-table:end -->` of FILE with the targets table and the Flex summaries, and
 //! between `<!-- model-table:start -->` and `<!-- model-table:end -->` (where present) with
-//! the model tables;
+//! the model tables, and between `<!-- bit-forward-table:start -->` /
+//! `<!-- bit-training-table:start -->` and their `:end -->` lines (where present) with the
+//! bit formats' forward and training tables;
 //! `--section FILE` writes that section alone.
 //!
 //! The chart needs a TTF font at run time (fonts-dejavu-core on Debian, or set
@@ -22,6 +24,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bits;
 mod chart;
 mod load;
 mod model;
@@ -87,11 +90,32 @@ fn run() -> Result<(), String> {
         println!("wrote {}", path.display());
     }
     if let Some(path) = &readme {
-        let old = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let new = readme::splice(&old, targets::START, targets::END, &text)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::write(path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !readme::update(path, targets::START, targets::END, &text)? {
+            return Err(format!(
+                "{}: no `{}` marker",
+                path.display(),
+                targets::START
+            ));
+        }
         println!("updated the speed section of {}", path.display());
+        for (start, end, text, what) in [
+            (
+                bits::FORWARD_START,
+                bits::FORWARD_END,
+                bits::forward_section(&runs),
+                "bit formats' forward",
+            ),
+            (
+                bits::TRAINING_START,
+                bits::TRAINING_END,
+                bits::training_section(&runs),
+                "bit formats' training",
+            ),
+        ] {
+            if readme::update(path, start, end, &text)? {
+                println!("updated the {what} table of {}", path.display());
+            }
+        }
     }
 
     let font = style::register_font_from_system()?;
@@ -109,14 +133,10 @@ fn run() -> Result<(), String> {
     let md = dir.join("model_inference.md");
     std::fs::write(&md, &text).map_err(|e| format!("{}: {e}", md.display()))?;
     println!("wrote {}", md.display());
-    if let Some(path) = &readme {
-        let old = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if old.contains(model::START) {
-            let new = readme::splice(&old, model::START, model::END, &text)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            std::fs::write(path, new).map_err(|e| format!("{}: {e}", path.display()))?;
-            println!("updated the model section of {}", path.display());
-        }
+    if let Some(path) = &readme
+        && readme::update(path, model::START, model::END, &text)?
+    {
+        println!("updated the model section of {}", path.display());
     }
     let png = dir.join("model_inference.png");
     let panels = model::png(&models, &png)?;

@@ -357,7 +357,7 @@ fn data_parallel(out: &mut String, run: &RunFile) {
 }
 
 /// `MLP 784-256-10` or `4096x4096 layer`.
-fn model_label(r: &Record) -> String {
+pub fn model_label(r: &Record) -> String {
     let Some(model) = r.model.as_deref() else {
         return match (r.d_input, r.d_output) {
             (784, 10) => "MLP 784-256-10".into(),
@@ -398,11 +398,11 @@ fn weight_generation(out: &mut String, run: &RunFile) {
     }
 }
 
-fn time(r: Option<&Record>) -> String {
+pub fn time(r: Option<&Record>) -> String {
     duration(r.map(|r| r.median_ns))
 }
 
-fn duration(ns: Option<f64>) -> String {
+pub fn duration(ns: Option<f64>) -> String {
     match ns {
         None => "-".into(),
         Some(n) if n >= 1e9 => format!("{:.2} s", n / 1e9),
@@ -424,17 +424,17 @@ fn bound(r: Option<&Record>) -> String {
 }
 
 /// Time over compute bound.
-fn bound_ratio(r: Option<&Record>) -> String {
+pub fn bound_ratio(r: Option<&Record>) -> String {
     r.and_then(|r| r.compute_bound.as_ref())
         .map_or("-".into(), |b| format!("{:.2}x", b.ratio))
 }
 
-fn speedup(r: Option<&Record>) -> String {
+pub fn speedup(r: Option<&Record>) -> String {
     r.and_then(|r| r.speedup_vs_dense)
         .map_or("-".into(), |s| format!("{s:.2}x"))
 }
 
-fn bytes(b: Option<u64>) -> String {
+pub fn bytes(b: Option<u64>) -> String {
     match b.map(|b| b as f64) {
         None => "-".into(),
         Some(b) if b >= 1024.0 * 1024.0 => format!("{:.1} MiB", b / (1024.0 * 1024.0)),
