@@ -331,8 +331,10 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Records written by the previous version load into layers built with today's API: the
-/// seeds bit for bit, the output as it was (exactly at full precision; within f16 rounding
-/// of residual and bias at half precision).
+/// seeds bit for bit, the output as it was (the sign blueprint's exactly; the paper
+/// format's within f32 rounding, since its CPU decode now evaluates `A(r)` and the angle's
+/// sine and cosine with the crate's own vectorised functions instead of libm's, which moved
+/// outputs by an ulp; at half precision also within f16 rounding of residual and bias).
 #[test]
 fn records_of_the_previous_version_load() {
     let device = Default::default();
@@ -349,8 +351,8 @@ fn records_of_the_previous_version_load() {
         .with_block_size(8)
         .with_format(SignFormat::new(BitTraining::StraightThrough).into());
     let cases: [(&str, &str, RbeLinearConfig, f32); 4] = [
-        ("paper", "paper.rbe", paper.clone(), 0.0),
-        ("paper", "paper.bin", paper.clone(), 0.0),
+        ("paper", "paper.rbe", paper.clone(), 1e-6),
+        ("paper", "paper.bin", paper.clone(), 1e-6),
         // f16 residual and bias: |x| < 2, 20 inputs, rank 2.
         ("paper", "paper.mpk", paper, 5e-3),
         ("sign", "sign.rbe", sign, 0.0),
