@@ -331,10 +331,12 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Records written by the previous version load into layers built with today's API: the
-/// seeds bit for bit, the output as it was (the sign blueprint's exactly; the paper
-/// format's within f32 rounding, since its CPU decode now evaluates `A(r)` and the angle's
-/// sine and cosine with the crate's own vectorised functions instead of libm's, which moved
-/// outputs by an ulp; at half precision also within f16 rounding of residual and bias).
+/// seeds bit for bit, the output as it was within f32 rounding (1e-6 here). Not exactly:
+/// the CPU kernels have since changed their arithmetic, not the seeds (the paper format's
+/// decode uses the crate's own vectorised `tanh` and `sin_cos` instead of libm's; the sign
+/// blueprint's AVX-512 forward sums `2·alpha·x` over set bits plus `(mu - alpha)·x` in
+/// another order), which moved outputs by an ulp or two. At half precision also within f16
+/// rounding of residual and bias.
 #[test]
 fn records_of_the_previous_version_load() {
     let device = Default::default();
@@ -355,7 +357,7 @@ fn records_of_the_previous_version_load() {
         ("paper", "paper.bin", paper.clone(), 1e-6),
         // f16 residual and bias: |x| < 2, 20 inputs, rank 2.
         ("paper", "paper.mpk", paper, 5e-3),
-        ("sign", "sign.rbe", sign, 0.0),
+        ("sign", "sign.rbe", sign, 1e-6),
     ];
     for (name, file, config, tolerance) in cases {
         let want = &expected[name];
