@@ -11,15 +11,15 @@
 //! straight-through bits of the sign and ternary formats 1.
 //! A format without a decode kernel decodes with its tensor-op layer.
 
+use burn::tensor::Shape;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{Shape, TensorPrimitive};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeBackend, CubeRuntime, FloatElement, IntElement, element::BoolElement};
 use cubecl::std::tensor::TensorHandle;
 use rbe_kernels::cube::KernelDtypes;
 
-use super::{RbeBackend, RbeGrads, RbeSpec};
+use super::{RbeBackend, RbeGrads, RbeSpec, tensor_bits_from_latent};
 
 fn handle<R: CubeRuntime>(t: &CubeTensor<R>) -> TensorHandle<R> {
     TensorHandle::new(
@@ -150,14 +150,7 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RbeBackend
                 bits.handle,
                 int,
             ),
-            None => spec
-                .format
-                .bits_from_latent::<Self>(
-                    burn::tensor::Tensor::from_primitive(TensorPrimitive::Float(latent)),
-                    burn::tensor::Tensor::from_primitive(TensorPrimitive::Float(coords)),
-                    &spec.layout,
-                )
-                .into_primitive(),
+            None => tensor_bits_from_latent::<Self>(latent, coords, spec),
         }
     }
 }

@@ -10,9 +10,9 @@ use std::ops::Deref;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{DType, Int, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use burn::tensor::{DType, Int, Tensor, TensorData, TensorMetadata};
 
-use super::{RbeBackend, RbeGrads, RbeSpec};
+use super::{RbeBackend, RbeGrads, RbeSpec, tensor_bits_from_latent};
 
 /// The [`crate::RbeBackend`] methods of a [`HostBackend`]: every op goes to the shared
 /// host path. Expands inside an `impl RbeBackend for ...` block.
@@ -193,17 +193,8 @@ pub(crate) fn bits_from_latent<B: HostBackend + RbeBackend>(
     coords: FloatTensor<B>,
     spec: &RbeSpec,
 ) -> IntTensor<B> {
-    let tensor_rule = |latent, coords| {
-        spec.format
-            .bits_from_latent::<B>(
-                Tensor::from_primitive(TensorPrimitive::Float(latent)),
-                Tensor::from_primitive(TensorPrimitive::Float(coords)),
-                &spec.layout,
-            )
-            .into_primitive()
-    };
     if !(is_f32(&latent) && is_f32(&coords)) {
-        return tensor_rule(latent, coords);
+        return tensor_bits_from_latent::<B>(latent, coords, spec);
     }
     let layout = &spec.layout;
     let device = B::float_device(&latent);
@@ -218,6 +209,6 @@ pub(crate) fn bits_from_latent<B: HostBackend + RbeBackend>(
             Tensor::<B, 2, Int>::from_data(TensorData::new(bits.expect(SPEC), shape), &device)
                 .into_primitive()
         }
-        None => tensor_rule(latent, coords),
+        None => tensor_bits_from_latent::<B>(latent, coords, spec),
     }
 }

@@ -151,13 +151,7 @@ pub trait RbeBackend: Backend {
         coords: FloatTensor<Self>,
         spec: &RbeSpec,
     ) -> IntTensor<Self> {
-        spec.format
-            .bits_from_latent::<Self>(
-                Tensor::from_primitive(TensorPrimitive::Float(latent)),
-                Tensor::from_primitive(TensorPrimitive::Float(coords)),
-                &spec.layout,
-            )
-            .into_primitive()
+        tensor_bits_from_latent::<Self>(latent, coords, spec)
     }
 
     /// The dense weight `[d_output, d_input]`, for inspection and tests only: layers never
@@ -170,6 +164,22 @@ pub trait RbeBackend: Backend {
         spec.format
             .tensor_decode::<Self>(coords, Tensor::from_primitive(bits), &spec.layout)
     }
+}
+
+/// [`RbeBackend::rbe_bits_from_latent`] by the format's tensor-op rule, on any backend: the
+/// default body, and what a native backend falls back to for inputs its pass does not take.
+pub(crate) fn tensor_bits_from_latent<B: Backend>(
+    latent: FloatTensor<B>,
+    coords: FloatTensor<B>,
+    spec: &RbeSpec,
+) -> IntTensor<B> {
+    spec.format
+        .bits_from_latent::<B>(
+            Tensor::from_primitive(TensorPrimitive::Float(latent)),
+            Tensor::from_primitive(TensorPrimitive::Float(coords)),
+            &spec.layout,
+        )
+        .into_primitive()
 }
 
 /// An autodiff backend whose inner backend runs RBE layers too: training runs on the
